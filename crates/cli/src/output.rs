@@ -1,0 +1,32 @@
+//! One place that decides how command results are printed: human tables or JSON.
+
+use std::io::{self, Write};
+
+use anyhow::Context;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Human-readable tables.
+    Table,
+    /// One JSON document, for automation.
+    Json,
+}
+
+/// Prints `value` as JSON, or calls `table` to render it for humans.
+pub fn print<T: Serialize>(
+    format: OutputFormat,
+    value: &T,
+    table: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> anyhow::Result<()> {
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    match format {
+        OutputFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, value).context("writing JSON to stdout")?;
+            writeln!(out).context("writing to stdout")?;
+        }
+        OutputFormat::Table => table(&mut out).context("writing to stdout")?,
+    }
+    Ok(())
+}
