@@ -32,7 +32,7 @@ use redb::{
     Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, Table, TableDefinition,
     WriteTransaction,
 };
-use tokio::sync::watch as notify;
+use tokio::sync::broadcast;
 
 use crate::error::{Error, Result};
 use crate::store::{BoxFuture, Store, WatchStream};
@@ -63,9 +63,9 @@ pub struct RedbStore {
 #[derive(Debug)]
 struct Inner {
     db: Arc<Database>,
-    /// Latest committed revision, for waking watchers. Watch tasks hold receivers but not
-    /// `Inner`, so dropping the last `RedbStore` closes the channel and ends their streams.
-    committed: notify::Sender<u64>,
+    /// Every commit's events, for live watchers. Watch tasks hold receivers but not `Inner`,
+    /// so dropping the last `RedbStore` closes the channel and ends their streams.
+    committed: broadcast::Sender<Arc<watch::Committed>>,
 }
 
 impl RedbStore {
@@ -76,7 +76,7 @@ impl RedbStore {
     pub async fn open(data_dir: impl AsRef<Path>) -> Result<Self> {
         let dir = data_dir.as_ref().to_path_buf();
         let path = dir.join(FILE_NAME);
-        let (db, revision) = blocking(move || {
+        let db = blocking(move || {
             std::fs::create_dir_all(&dir).map_err(|source| Error::CreateDir {
                 path: dir.clone(),
                 source,
@@ -87,10 +87,10 @@ impl RedbStore {
             })?;
             let revision = init(&db, &path)?;
             tracing::info!(path = %path.display(), revision, "opened store");
-            Ok((db, revision))
+            Ok(db)
         })
         .await?;
-        Ok(Self::from_db(db, revision))
+        Ok(Self::from_db(db))
     }
 
     /// A store that lives in memory only, for tests and tools: same semantics, no durability.
@@ -98,12 +98,12 @@ impl RedbStore {
         let db = Database::builder()
             .create_with_backend(redb::backends::InMemoryBackend::new())
             .map_err(Error::backend("create in-memory database"))?;
-        let revision = init(&db, Path::new("<memory>"))?;
-        Ok(Self::from_db(db, revision))
+        init(&db, Path::new("<memory>"))?;
+        Ok(Self::from_db(db))
     }
 
-    fn from_db(db: Database, revision: u64) -> Self {
-        let (committed, _) = notify::channel(revision);
+    fn from_db(db: Database) -> Self {
+        let (committed, _) = broadcast::channel(watch::BROADCAST_CAPACITY);
         RedbStore {
             inner: Arc::new(Inner {
                 db: Arc::new(db),
@@ -120,17 +120,6 @@ impl RedbStore {
     {
         let db = Arc::clone(&self.inner.db);
         blocking(move || f(&db)).await
-    }
-
-    /// Wakes watchers. Commits may finish their notification out of order, so keep the max.
-    fn notify(&self, revision: u64) {
-        self.inner.committed.send_if_modified(|current| {
-            let newer = revision > *current;
-            if newer {
-                *current = revision;
-            }
-            newer
-        });
     }
 }
 
@@ -303,10 +292,10 @@ fn read_range(db: &Database, req: &RangeRequest) -> Result<RangeResponse> {
 }
 
 /// Applies `txn` in one write transaction; commits only if it changed something.
-fn apply_txn(db: &Database, txn: &Txn) -> Result<TxnResponse> {
+fn apply_txn(db: &Database, txn: &Txn) -> Result<(TxnResponse, Vec<Event>)> {
     validate(txn)?;
     let wtx = begin_write(db)?;
-    let (response, changed) = {
+    let (response, events) = {
         let mut meta = wtx.open_table(META).map_err(Error::backend("open meta"))?;
         let mut kv = wtx.open_table(KV).map_err(Error::backend("open kv"))?;
         let current = read_meta(&meta, META_REVISION)?;
@@ -348,15 +337,15 @@ fn apply_txn(db: &Database, txn: &Txn) -> Result<TxnResponse> {
             revision: final_revision,
             responses,
         };
-        (response, changed)
+        (response, events)
     };
-    if changed {
+    if !events.is_empty() {
         wtx.commit().map_err(Error::backend("commit"))?;
     } else {
         // Nothing to write: skip the fsync and leave the revision alone.
         wtx.abort().map_err(Error::backend("abort"))?;
     }
-    Ok(response)
+    Ok((response, events))
 }
 
 fn validate(txn: &Txn) -> Result<()> {
@@ -465,11 +454,20 @@ impl Store for RedbStore {
     }
 
     fn txn(&self, txn: Txn) -> BoxFuture<'_, Result<TxnResponse>> {
-        Box::pin(async move {
-            let resp = self.with_db(move |db| apply_txn(db, &txn)).await?;
-            self.notify(resp.revision);
+        let inner = Arc::clone(&self.inner);
+        Box::pin(blocking(move || {
+            let (resp, events) = apply_txn(&inner.db, &txn)?;
+            if !events.is_empty() {
+                // Published from the blocking task, not after the await, so watchers hear of
+                // the commit even if the caller dropped this future. An error only means that
+                // nobody is watching.
+                let _ = inner.committed.send(Arc::new(watch::Committed {
+                    revision: resp.revision,
+                    events,
+                }));
+            }
             Ok(resp)
-        })
+        }))
     }
 
     fn watch(&self, range: KeyRange, from_revision: u64) -> BoxFuture<'_, Result<WatchStream>> {

@@ -603,3 +603,36 @@ async fn concurrent_cas_increments_are_exact() {
         assert_eq!(kv.value, i.to_string().as_bytes());
     }
 }
+
+#[tokio::test]
+async fn watchers_hear_of_a_commit_whose_caller_gave_up() {
+    let s = mem();
+    let mut w = s.watch(KeyRange::all(), 0).await.unwrap();
+    // An open write transaction holds the put back on the blocking pool, so its future is
+    // surely unfinished when dropped; the put commits once the transaction goes away.
+    let blocker = s.inner.db.begin_write().unwrap();
+    let mut put = s.put(b("k"), b("v"));
+    let first_poll = std::future::poll_fn(|cx| std::task::Poll::Ready(put.as_mut().poll(cx))).await;
+    assert!(first_poll.is_pending());
+    drop(put);
+    blocker.abort().unwrap();
+    assert_eq!(next(&mut w).await.revision, 1);
+}
+
+/// A consumer that stops reading for longer than the broadcast buffer holds makes its task
+/// lag; it falls back to the log and still sees every revision once.
+#[tokio::test]
+async fn lagging_watcher_catches_up_from_the_log() {
+    let s = mem();
+    let mut w = s.watch(KeyRange::all(), 0).await.unwrap();
+    let total = watch::BROADCAST_CAPACITY as u64 + 200;
+    for i in 0..total {
+        s.put(b(&format!("k{}", i % 7)), b("v")).await.unwrap();
+    }
+    for rev in 1..=total {
+        assert_eq!(next(&mut w).await.revision, rev);
+    }
+    s.put(b("k"), b("live again")).await.unwrap();
+    assert_eq!(next(&mut w).await.revision, total + 1);
+    assert_quiet(&mut w).await;
+}
