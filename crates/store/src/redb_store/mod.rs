@@ -12,7 +12,10 @@
 //! of it, and the log has every revision from the compaction point to the current one.
 //!
 //! redb is synchronous: every operation runs on tokio's blocking pool. redb admits one write
-//! transaction at a time, which serializes transactions without any lock of ours.
+//! transaction at a time, which serializes transactions without any lock of ours. A write
+//! whose future is dropped still runs to its end (commit or not) on the pool.
+//!
+//! Watches are in [`watch`]: they read history from the log and live commits from memory.
 //!
 //! # Reads at past revisions
 //!
@@ -71,7 +74,8 @@ struct Inner {
 impl RedbStore {
     /// Opens (or creates) the store in `data_dir`, creating the directory if needed.
     ///
-    /// Fails with [`Error::Locked`] while another process or handle has it open. Opening
+    /// Fails with [`Error::Locked`] while another process or handle has it open. The file
+    /// stays open until every clone of the store and every watch stream is dropped. Opening
     /// after a crash may take a while: redb repairs the file first.
     pub async fn open(data_dir: impl AsRef<Path>) -> Result<Self> {
         let dir = data_dir.as_ref().to_path_buf();
