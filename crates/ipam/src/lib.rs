@@ -27,8 +27,9 @@
 //! (first free address in at most 17 word reads) and a slot array (address -> allocation).
 //! Each node keeps, per subnet, an ordered set of its blocks with free space; each subnet keeps
 //! a range set of unclaimed blocks and a set of blocks with space (for borrowing). Owners are
-//! found through a fingerprint hash index. Allocation and release are O(log n); memory is about
-//! 100 bytes per address, most of it the owner id.
+//! found through a fingerprint hash index. Allocation and release are O(log n) and take about
+//! a microsecond at 1M addresses; memory is about 125 bytes per address, a third of it the
+//! owner id (`cargo bench -p clos-ipam`).
 //!
 //! # Persistence
 //!
@@ -61,6 +62,8 @@ mod types;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_check;
 
 pub use check::{Action, CheckReport, Issue, RepairReport};
 pub use error::{Error, Scope};
