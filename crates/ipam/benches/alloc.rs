@@ -21,12 +21,16 @@ use clos_ipam::{AllocRequest, Ipam, Owner, OwnerKind, PoolKind, PoolSpec, Subnet
 struct Args {
     addresses: usize,
     nodes: usize,
+    /// `v4` or `v6`; without it, each family runs in a child process of its own so that RSS
+    /// growth is not hidden by memory the previous run freed.
+    family: Option<String>,
 }
 
 fn args() -> Args {
     let mut a = Args {
         addresses: 1_000_000,
         nodes: 10_000,
+        family: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -34,6 +38,7 @@ fn args() -> Args {
         match arg.as_str() {
             "--addresses" => a.addresses = value().unwrap_or(a.addresses),
             "--nodes" => a.nodes = value().unwrap_or(a.nodes),
+            "--family" => a.family = it.next(),
             // `cargo bench` passes `--bench`; ignore anything else.
             _ => {}
         }
@@ -141,8 +146,22 @@ fn run(family: &str, pool: &str, subnet_len: u8, args: &Args) {
     let healthy = ipam.check().is_healthy();
     let check_time = check_t.elapsed();
 
+    // Before the rebuild below, which briefly holds a second copy.
+    let rss_after = rss_bytes();
+
+    // Controller start-up: dump every record and rebuild from them.
+    let t = Instant::now();
+    let dump = ipam.records();
+    let dump_time = t.elapsed();
+    let nrecords = dump.len();
+    let t = Instant::now();
+    let rebuilt = Ipam::from_records(dump).unwrap();
+    let rebuild_time = t.elapsed();
+    assert_eq!(rebuilt.len(), ipam.len());
+    drop(rebuilt);
+
     let estimate = ipam.memory_bytes();
-    let rss_growth = match (rss_before, rss_bytes()) {
+    let rss_growth = match (rss_before, rss_after) {
         (Some(a), Some(b)) => format!("{:.1} MiB", mib(b.saturating_sub(a))),
         _ => "n/a".to_string(),
     };
@@ -180,14 +199,32 @@ fn run(family: &str, pool: &str, subnet_len: u8, args: &Args) {
         estimate as f64 / n as f64
     );
     println!("  check():     {:?}, healthy: {healthy}", check_time);
+    println!(
+        "  records:     {nrecords} dumped in {:?}, rebuilt in {:?}",
+        dump_time, rebuild_time
+    );
 }
 
 fn main() {
     let args = args();
-    println!(
-        "clos-ipam allocation benchmark (allocation record {} B + owner string)",
-        Ipam::allocation_record_bytes()
-    );
-    run("IPv4", "10.0.0.0/8", 10, &args);
-    run("IPv6", "fd00::/48", 64, &args);
+    match args.family.as_deref() {
+        Some("v4") => run("IPv4", "10.0.0.0/8", 10, &args),
+        Some("v6") => run("IPv6", "fd00::/48", 64, &args),
+        _ => {
+            println!(
+                "clos-ipam allocation benchmark (allocation record {} B + owner string)",
+                Ipam::allocation_record_bytes()
+            );
+            let exe = std::env::current_exe().expect("own executable");
+            for family in ["v4", "v6"] {
+                let status = std::process::Command::new(&exe)
+                    .args(["--family", family])
+                    .args(["--addresses", &args.addresses.to_string()])
+                    .args(["--nodes", &args.nodes.to_string()])
+                    .status()
+                    .expect("run benchmark child");
+                assert!(status.success(), "{family} run failed: {status}");
+            }
+        }
+    }
 }

@@ -56,6 +56,7 @@ mod persist;
 mod pools;
 mod rangeset;
 pub mod record;
+mod repair;
 mod slab;
 mod state;
 mod types;
@@ -86,6 +87,12 @@ pub struct Ipam {
     /// because its record was missing). Reported by `check`, cleared by `repair`.
     load_issues: Vec<Issue>,
 }
+
+// The controller shares one allocator between request handlers.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Ipam>();
+};
 
 impl Ipam {
     /// An empty allocator.

@@ -1,11 +1,11 @@
 //! Owner index: (subnet, owner id) -> allocation id, without storing the owner string twice.
 //!
-//! The owner string lives once, in the allocation. The index keys on a 64-bit fingerprint of
-//! (subnet, owner) and the caller confirms a hit against the allocation (`is_key`). Two keys
-//! with the same fingerprint are astronomically rare (~1M^2 / 2^65) but handled: the second
-//! goes to a small `overflow` map keyed by the full key. Invariant: an overflow entry exists
-//! only while the primary map holds a *different* key with the same fingerprint; removal
-//! promotes a waiting overflow entry, so a primary miss is always a definitive miss.
+//! The owner string lives once, in the allocation. The index keys on a 32-bit fingerprint of
+//! (subnet, owner) and the caller confirms a hit against the allocation (`is_key`). A 32-bit
+//! key keeps the table at 9 bytes per bucket; the price is the occasional collision (about a
+//! hundred at 1M owners), which goes to a small `overflow` map from fingerprint to the other
+//! ids with that fingerprint. Invariant: a fingerprint is in `overflow` only while it is also in
+//! `primary`; removal promotes a waiting id, so a primary miss is always a definitive miss.
 //!
 //! The fingerprint uses a per-process random SipHash key, so hostile owner ids cannot force
 //! collisions.
@@ -19,7 +19,8 @@ struct PassThrough(u64);
 
 impl Hasher for PassThrough {
     fn finish(&self) -> u64 {
-        self.0
+        // hashbrown takes its control bits from the top 7 bits: spread the 32-bit key there.
+        self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
     }
 
     fn write(&mut self, bytes: &[u8]) {
@@ -28,18 +29,20 @@ impl Hasher for PassThrough {
         }
     }
 
-    fn write_u64(&mut self, v: u64) {
-        self.0 = v;
+    fn write_u32(&mut self, v: u32) {
+        self.0 = u64::from(v);
     }
 }
+
+type Fast<V> = HashMap<u32, V, BuildHasherDefault<PassThrough>>;
 
 #[derive(Debug, Clone)]
 pub(crate) struct OwnerIndex {
     seed: RandomState,
     /// Fingerprint mask; all ones except in tests that force collisions.
-    mask: u64,
-    primary: HashMap<u64, u32, BuildHasherDefault<PassThrough>>,
-    overflow: HashMap<(u32, Box<str>), u32>,
+    mask: u32,
+    primary: Fast<u32>,
+    overflow: Fast<Vec<u32>>,
 }
 
 impl Default for OwnerIndex {
@@ -49,12 +52,12 @@ impl Default for OwnerIndex {
 }
 
 impl OwnerIndex {
-    pub(crate) fn with_mask(mask: u64) -> OwnerIndex {
+    pub(crate) fn with_mask(mask: u32) -> OwnerIndex {
         OwnerIndex {
             seed: RandomState::new(),
             mask,
-            primary: HashMap::default(),
-            overflow: HashMap::new(),
+            primary: Fast::default(),
+            overflow: Fast::default(),
         }
     }
 
@@ -63,17 +66,17 @@ impl OwnerIndex {
         OwnerIndex {
             seed: self.seed.clone(),
             mask: self.mask,
-            primary: HashMap::default(),
-            overflow: HashMap::new(),
+            primary: Fast::default(),
+            overflow: Fast::default(),
         }
     }
 
-    fn fingerprint(&self, subnet: u32, owner: &str) -> u64 {
-        self.seed.hash_one((subnet, owner)) & self.mask
+    fn fingerprint(&self, subnet: u32, owner: &str) -> u32 {
+        (self.seed.hash_one((subnet, owner)) as u32) & self.mask
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.primary.len() + self.overflow.len()
+        self.primary.len() + self.overflow.values().map(Vec::len).sum::<usize>()
     }
 
     /// `is_key(id)` must say whether allocation `id` has key (subnet, owner).
@@ -88,10 +91,11 @@ impl OwnerIndex {
         if is_key(id) {
             return Some(id);
         }
-        if self.overflow.is_empty() {
-            return None;
-        }
-        self.overflow.get(&(subnet, Box::from(owner))).copied()
+        self.overflow
+            .get(&fp)?
+            .iter()
+            .copied()
+            .find(|&id| is_key(id))
     }
 
     /// Adds the key; returns false (and changes nothing) if it is already present.
@@ -103,23 +107,19 @@ impl OwnerIndex {
         is_key: impl Fn(u32) -> bool,
     ) -> bool {
         let fp = self.fingerprint(subnet, owner);
-        match self.primary.get(&fp) {
-            None => {
-                self.primary.insert(fp, id);
-                true
+        let Some(&first) = self.primary.get(&fp) else {
+            self.primary.insert(fp, id);
+            return true;
+        };
+        let others = self.overflow.entry(fp).or_default();
+        if is_key(first) || others.iter().any(|&o| is_key(o)) {
+            if others.is_empty() {
+                self.overflow.remove(&fp);
             }
-            Some(&other) if is_key(other) => false,
-            Some(_) => {
-                use std::collections::hash_map::Entry;
-                match self.overflow.entry((subnet, Box::from(owner))) {
-                    Entry::Occupied(_) => false,
-                    Entry::Vacant(v) => {
-                        v.insert(id);
-                        true
-                    }
-                }
-            }
+            return false;
         }
+        others.push(id);
+        true
     }
 
     /// Removes the key and returns the id it mapped to.
@@ -130,34 +130,56 @@ impl OwnerIndex {
         is_key: impl Fn(u32) -> bool,
     ) -> Option<u32> {
         let fp = self.fingerprint(subnet, owner);
-        let id = *self.primary.get(&fp)?;
-        if !is_key(id) {
-            return self.overflow.remove(&(subnet, Box::from(owner)));
-        }
-        self.primary.remove(&fp);
-        // Promote a waiting key with the same fingerprint (overflow is almost always empty).
-        let waiting = self
-            .overflow
-            .keys()
-            .find(|(s, o)| self.fingerprint(*s, o) == fp)
-            .cloned();
-        if let Some(key) = waiting {
-            if let Some(wid) = self.overflow.remove(&key) {
-                self.primary.insert(fp, wid);
+        let first = *self.primary.get(&fp)?;
+        let others = self.overflow.get_mut(&fp);
+        if is_key(first) {
+            // Promote a waiting id with the same fingerprint, if any.
+            match others.and_then(|o| o.pop().map(|p| (p, o.is_empty()))) {
+                Some((promoted, now_empty)) => {
+                    self.primary.insert(fp, promoted);
+                    if now_empty {
+                        self.overflow.remove(&fp);
+                    }
+                }
+                None => {
+                    self.primary.remove(&fp);
+                }
             }
+            return Some(first);
+        }
+        let others = others?;
+        let pos = others.iter().position(|&o| is_key(o))?;
+        let id = others.swap_remove(pos);
+        if others.is_empty() {
+            self.overflow.remove(&fp);
         }
         Some(id)
     }
 
     /// Every allocation id in the index (for the checker).
     pub(crate) fn ids(&self) -> impl Iterator<Item = u32> + '_ {
-        self.primary.values().chain(self.overflow.values()).copied()
+        self.primary
+            .values()
+            .copied()
+            .chain(self.overflow.values().flatten().copied())
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        // hashbrown: one control byte per bucket plus the entry; capacity ~ 7/8 of buckets.
-        let buckets = self.primary.capacity() * 8 / 7 + 1;
-        buckets * (std::mem::size_of::<(u64, u32)>() + 1) + self.overflow.capacity() * 48
+        // hashbrown: capacity is ~7/8 of the buckets, one control byte per bucket.
+        let buckets = |cap: usize| {
+            if cap == 0 {
+                0
+            } else {
+                (cap * 8 / 7).next_power_of_two()
+            }
+        };
+        buckets(self.primary.capacity()) * (8 + 1)
+            + buckets(self.overflow.capacity()) * (4 + 24 + 1)
+            + self
+                .overflow
+                .values()
+                .map(|v| v.capacity() * 4)
+                .sum::<usize>()
     }
 }
 
@@ -171,6 +193,7 @@ mod tests {
     #[test]
     fn collisions_behave_like_a_map() {
         let mut idx = OwnerIndex::with_mask(0b11);
+        assert_eq!(idx.len(), 0);
         let mut keys: BTreeMap<u32, (u32, String)> = BTreeMap::new();
         let mut model: BTreeMap<(u32, String), u32> = BTreeMap::new();
         let mut next = 0u32;
