@@ -12,9 +12,12 @@
 //!
 //! Every mutating call returns the [`Change`]s it made, in order; the controller writes them in
 //! one compare-and-swap transaction (a new address key with "create if absent", which is also
-//! what makes two racing controllers unable to hand out one address twice). Bitmaps, free lists
-//! and every other index are derived and never stored: [`crate::Ipam::from_records`] rebuilds
-//! them from the records in any order, and [`crate::Ipam::records`] dumps the full set.
+//! what makes two racing controllers unable to hand out one address twice). The in-memory state
+//! is already changed when the call returns, so if the transaction fails the controller must
+//! not keep it: it rebuilds from the store (or from a clone taken before the call) and retries.
+//! Bitmaps, free lists and every other index are derived and never stored:
+//! [`crate::Ipam::from_records`] rebuilds them from the records in any order (about 0.6 s for
+//! 1M addresses), and [`crate::Ipam::records`] dumps the full set.
 //!
 //! Records carry names and addresses, never internal ids, and no derived facts: the subnet of an
 //! address or block follows from its address, since subnets never overlap.
