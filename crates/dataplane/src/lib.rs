@@ -1,0 +1,16 @@
+//! Linux data-plane programming for Clos, as reconcilers of desired against actual state.
+//!
+//! - [`fib`]: routes with ECMP, through nexthop objects and groups where the kernel has them.
+//! - [`netlink`]: the pipelined rtnetlink socket underneath, and the codec for nexthop-object
+//!   messages that `netlink-packet-route` lacks.
+//!
+//! Contract shared by every module: Clos touches only kernel objects it tagged (routes and
+//! nexthop objects carry our protocol number; nexthop ids come from our range), and adopts or
+//! removes only those. Everything here is synchronous and needs `CAP_NET_ADMIN`.
+
+mod error;
+pub mod fib;
+pub mod netlink;
+
+pub use error::{Error, KernelError};
+pub use fib::{Change, Fib, FibConfig, Nexthop, NexthopMode, Report, Route, RouteKey};
