@@ -11,3 +11,4 @@ pub mod iana;
 pub mod wire;
 
 pub use error::Error;
+pub mod session;
