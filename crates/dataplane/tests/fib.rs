@@ -573,12 +573,58 @@ fn reconcile_repairs_what_a_link_flap_flushed() {
 
     let report = fib.reconcile(desired).unwrap();
     assert!(report.is_ok(), "{:?}", report.errors);
-    assert_eq!(report.replaced, 100, "{report:?}");
+    // The shrunken group is changed back in place: a new nexthop and one group replace.
+    assert_eq!((report.replaced, report.requests), (100, 2), "{report:?}");
     for r in h.routes("-4") {
         assert_eq!(Host::paths(&r), h.pairs(&["10.0.1.2", "10.0.2.2"]), "{r}");
     }
-    // The shrunken group is gone.
     assert_eq!(h.nexthops().len(), 3, "{:#?}", h.nexthops());
+}
+
+#[test]
+fn losing_an_uplink_moves_every_route_with_one_group_change() {
+    let h = host();
+    let mut fib = open(&h, NexthopMode::Objects);
+    let routes = |nhs: Vec<Nexthop>| -> Vec<Change> {
+        (0..1000u32)
+            .map(|i| {
+                Change::Upsert(Route::new(
+                    net(&format!("10.95.{}.{}/32", i / 256, i % 256)),
+                    nhs.clone(),
+                ))
+            })
+            .collect()
+    };
+    fib.apply(routes(h.ecmp(false))).unwrap();
+    let nhid = h.route("-4", "10.95.0.1")["nhid"].clone();
+
+    let report = fib.apply(routes(h.ecmp(false)[..1].to_vec())).unwrap();
+    assert!(report.is_ok(), "{:?}", report.errors);
+    // The group changes in place, and the lost nexthop is deleted.
+    assert_eq!(
+        (report.replaced, report.requests, report.nexthops_deleted),
+        (1000, 2, 1),
+        "{report:?}"
+    );
+    for r in h.routes("-4") {
+        assert_eq!(r["nhid"], nhid, "{r}");
+        assert_eq!(Host::paths(&r), h.pairs(&["10.0.1.2"]), "{r}");
+    }
+
+    let report = fib.apply(routes(h.ecmp(false))).unwrap();
+    assert_eq!(
+        (report.replaced, report.requests, report.nexthops_added),
+        (1000, 2, 1),
+        "{report:?}"
+    );
+    for r in h.routes("-4") {
+        assert_eq!(Host::paths(&r), h.pairs(&["10.0.1.2", "10.0.2.2"]), "{r}");
+    }
+    // And a restarted Fib adopts the changed group as is.
+    let again = open(&h, NexthopMode::Objects)
+        .apply(routes(h.ecmp(false)))
+        .unwrap();
+    assert_eq!((again.unchanged, again.requests), (1000, 0));
 }
 
 #[test]

@@ -214,6 +214,14 @@ pub(crate) fn encode(op: &Op, protocol: u8, buf: &mut Vec<u8>, seq: u32) {
             &del_route(key, *priority, protocol),
         ),
         Op::DelNexthop { id } => push_message(buf, RTM_DELNEXTHOP, 0, seq, &del_nexthop(*id)),
+        // Replace only: if the group vanished, so did its routes, and this must fail.
+        Op::ReplaceGroup { id, members, .. } => push_message(
+            buf,
+            RTM_NEWNEXTHOP,
+            NLM_F_REPLACE,
+            seq,
+            &new_group(*id, members, protocol),
+        ),
     }
 }
 

@@ -10,7 +10,10 @@
 //!   by FRR or BIRD) the change fails with [`Error::ForeignRoute`] and the foreign route stays.
 //! - **Forwarding.** Where the kernel has nexthop objects (Linux 5.3+), a route points at one
 //!   object (`RTA_NH_ID`): a single nexthop, or a group for ECMP. Routes with the same nexthop
-//!   set share one group; objects are reference-counted and deleted once unused. Otherwise (or
+//!   set share one group; objects are reference-counted and deleted once unused. When every
+//!   route on a group moves to the same new set in one call (an uplink lost or back), the group
+//!   is changed in place (`NLM_F_REPLACE` on the group): one request moves them all, and the
+//!   kernel switches them atomically. Otherwise (or
 //!   with [`NexthopMode::Multipath`]) routes carry their nexthops themselves (`RTA_MULTIPATH`).
 //!   IPv4 routes may use IPv6 gateways (RFC 8950, unnumbered BGP): an IPv6 nexthop object, or
 //!   `RTA_VIA`.
@@ -42,7 +45,8 @@ use std::path::Path;
 use ipnet::IpNet;
 
 use crate::netlink::uapi::{
-    EACCES, EEXIST, EHOSTUNREACH, ENETDOWN, ENETUNREACH, ENOBUFS, ENODEV, EPERM, RT_TABLE_MAIN,
+    EACCES, EEXIST, EHOSTUNREACH, ENETDOWN, ENETUNREACH, ENOBUFS, ENODEV, EOPNOTSUPP, EPERM,
+    RT_TABLE_MAIN,
 };
 use crate::netlink::{Limits, Netlink};
 use crate::{Error, KernelError};
@@ -263,6 +267,7 @@ impl FibConfig {
 #[derive(Debug, Clone, Default)]
 pub struct Report {
     pub added: usize,
+    /// Routes whose forwarding changed: rewritten, or moved with their group in one request.
     pub replaced: usize,
     pub deleted: usize,
     /// Routes already installed as desired (adopted without a write).
@@ -293,6 +298,9 @@ pub struct Fib {
     extras: Vec<(RouteKey, u32)>,
     /// False when our picture of the kernel may be wrong; the next call re-reads it.
     synced: bool,
+    /// Whether to move all routes of a group at once by changing the group in place; off once
+    /// the kernel refuses (no nexthop replace).
+    regroup: bool,
 }
 
 impl Fib {
@@ -326,6 +334,7 @@ impl Fib {
             state: State::new(objects),
             extras: Vec::new(),
             synced: false,
+            regroup: true,
         };
         fib.resync()?;
         tracing::info!(
@@ -478,14 +487,37 @@ impl Fib {
 
     fn run(&mut self, changes: Vec<Planned>, report: &mut Report) -> Result<(), Error> {
         let use_objects = self.uses_nexthop_objects();
-        let ops = self.state.plan(changes, use_objects, report);
+        let ops = self.state.plan(&changes, use_objects, self.regroup, report);
         let results = self.execute(&ops)?;
-        let failures = self.state.settle(&ops, &results, report);
+        report.requests += ops.len();
+        let mut settled = self.state.settle(&ops, &results, report);
+        let mut failures = std::mem::take(&mut settled.failures);
+
+        if !settled.refused_regroups.is_empty() {
+            if let Some(errno) = settled.regroup_errno
+                && (errno == EEXIST || errno == EOPNOTSUPP)
+            {
+                tracing::info!(
+                    errno,
+                    "kernel cannot replace nexthop groups; rewriting routes"
+                );
+                self.regroup = false;
+            }
+            let retry: HashSet<RouteKey> = settled.refused_regroups.into_iter().collect();
+            let again: Vec<Planned> = changes
+                .into_iter()
+                .filter(|c| matches!(c, Planned::Upsert(r) if retry.contains(&r.key())))
+                .collect();
+            let ops = self.state.plan(&again, use_objects, false, report);
+            let results = self.execute(&ops)?;
+            report.requests += ops.len();
+            failures.extend(self.state.settle(&ops, &results, report).failures);
+        }
 
         let garbage = self.state.collect_garbage();
         let gc_results = self.execute(&garbage)?;
         State::settle_garbage(&garbage, &gc_results, report);
-        report.requests += ops.len() + garbage.len();
+        report.requests += garbage.len();
 
         if !failures.is_empty() {
             // Interface names make the messages actionable; they are only needed here.

@@ -8,8 +8,9 @@
 //! - `refs` of an object counts the routes that use it directly plus the groups that contain
 //!   it; objects that reach zero are deleted in the same update, after the route changes;
 //! - `singles` and `groups` index the objects we would create ourselves, so equal nexthop sets
-//!   share one object; adopted objects of another shape are tracked (for refcounts and garbage
-//!   collection) but never shared.
+//!   share one object (a group changed in place may duplicate another object for its new set:
+//!   an id is cheaper than rewriting its routes); adopted objects of another shape are tracked
+//!   (for refcounts and garbage collection) but never shared.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -113,6 +114,14 @@ pub(crate) enum Op {
     DelNexthop {
         id: u32,
     },
+    /// Changes the members of group `id` in place (`NLM_F_REPLACE`): every route using it
+    /// moves at once, with no route rewritten. `keys` are those routes.
+    ReplaceGroup {
+        id: u32,
+        members: Box<[u32]>,
+        old_members: Box<[u32]>,
+        keys: Vec<RouteKey>,
+    },
 }
 
 // What a refused operation tried to do, as in "the kernel refused to {op}".
@@ -130,6 +139,16 @@ pub(crate) struct Failure {
     pub op: &'static str,
     pub error: KernelError,
     pub nexthops: Vec<Nexthop>,
+}
+
+/// The outcome of [`State::settle`].
+#[derive(Debug, Default)]
+pub(crate) struct Settled {
+    pub failures: Vec<Failure>,
+    /// Routes whose group the kernel would not change in place; retry them one by one.
+    pub refused_regroups: Vec<RouteKey>,
+    /// The errno of such a refusal.
+    pub regroup_errno: Option<i32>,
 }
 
 /// Our nexthop objects and the id range we allocate from.
@@ -252,6 +271,46 @@ impl Objects {
             ObjKind::Single(key) => Some(key),
             _ => None,
         }
+    }
+
+    fn is_group(&self, id: u32) -> bool {
+        matches!(
+            self.by_id.get(&id),
+            Some(Obj {
+                kind: ObjKind::Group(_),
+                ..
+            })
+        )
+    }
+
+    fn refs(&self, id: u32) -> u32 {
+        self.by_id.get(&id).map_or(0, |o| o.refs)
+    }
+
+    /// Re-points group `id` at `members` (sorted), moving references and the index.
+    fn set_members(&mut self, id: u32, members: Box<[u32]>) -> Box<[u32]> {
+        let Some(Obj {
+            kind: ObjKind::Group(old),
+            ..
+        }) = self.by_id.get(&id)
+        else {
+            return members;
+        };
+        let old = old.clone();
+        if self.groups.get(&old) == Some(&id) {
+            self.groups.remove(&old);
+        }
+        self.groups.entry(members.clone()).or_insert(id);
+        for m in members.iter() {
+            self.bump(*m);
+        }
+        for m in old.iter() {
+            self.release(*m);
+        }
+        if let Some(obj) = self.by_id.get_mut(&id) {
+            obj.kind = ObjKind::Group(members);
+        }
+        old
     }
 
     /// Whether object `id` forwards a route of `family` exactly over `nexthops` (sorted), in
@@ -390,19 +449,29 @@ impl State {
     /// Routes already installed as wanted count as unchanged and cost nothing.
     pub fn plan(
         &mut self,
-        changes: Vec<Planned>,
+        changes: &[Planned],
         use_objects: bool,
+        regroup: bool,
         report: &mut Report,
     ) -> Vec<Op> {
         let mut ops = Vec::with_capacity(changes.len());
+        let moved = if use_objects && regroup {
+            self.plan_group_moves(changes, &mut ops)
+        } else {
+            HashSet::new()
+        };
         for change in changes {
             match change {
                 Planned::Upsert(route) => {
                     let key = route.key();
                     if let Some(installed) = self.routes.get(&key)
-                        && self.is_current(installed, &route, use_objects)
+                        && self.is_current(installed, route, use_objects)
                     {
-                        report.unchanged += 1;
+                        // Routes riding on a group changed in place are counted when the
+                        // kernel accepts that change.
+                        if !matches!(installed.target, Target::Object(id) if moved.contains(&id)) {
+                            report.unchanged += 1;
+                        }
                         continue;
                     }
                     let target = if use_objects {
@@ -417,7 +486,7 @@ impl State {
                             }
                         }
                     } else {
-                        Target::Legacy(route.nexthops.into())
+                        Target::Legacy(route.nexthops.as_slice().into())
                     };
                     let old = self.routes.insert(
                         key,
@@ -434,6 +503,7 @@ impl State {
                     ops.push(Op::SetRoute { key, target, old });
                 }
                 Planned::Remove(key) => {
+                    let key = *key;
                     if let Some(old) = self.routes.remove(&key) {
                         if let Target::Object(id) = &old.target {
                             self.objects.release(*id);
@@ -446,13 +516,93 @@ impl State {
                     }
                 }
                 Planned::RemoveExtra(key, priority) => ops.push(Op::DelRoute {
-                    key,
-                    priority: Some(priority),
+                    key: *key,
+                    priority: Some(*priority),
                     old: None,
                 }),
             }
         }
         ops
+    }
+
+    /// Finds groups whose routes all move to one new nexthop set in this batch (an uplink lost
+    /// or back), and changes those groups in place instead of rewriting every route: one
+    /// request instead of one per route. The group may then duplicate another object for the
+    /// same set (a single nexthop, most often); that costs an id, never a route write.
+    /// Returns the groups changed.
+    fn plan_group_moves(&mut self, changes: &[Planned], ops: &mut Vec<Op>) -> HashSet<u32> {
+        // Per group: the new nexthop keys all its moving routes agree on (None on
+        // disagreement), and those routes.
+        let mut moves: HashMap<u32, (Option<Vec<NhKey>>, HashSet<RouteKey>)> = HashMap::new();
+        for change in changes {
+            let key = match change {
+                Planned::Upsert(route) => route.key(),
+                Planned::Remove(key) | Planned::RemoveExtra(key, _) => *key,
+            };
+            let Some(Installed {
+                target: Target::Object(id),
+            }) = self.routes.get(&key)
+            else {
+                continue;
+            };
+            if !self.objects.is_group(*id) {
+                continue;
+            }
+            let wanted = match change {
+                Planned::Upsert(route)
+                    if !self.objects.matches(*id, route.family(), &route.nexthops) =>
+                {
+                    let mut keys: Vec<NhKey> = route
+                        .nexthops
+                        .iter()
+                        .map(|nh| NhKey::for_route(route.family(), nh))
+                        .collect();
+                    keys.sort_unstable();
+                    Some(keys)
+                }
+                // Staying, or leaving: the group cannot change under it.
+                _ => None,
+            };
+            let entry = moves
+                .entry(*id)
+                .or_insert_with(|| (wanted.clone(), HashSet::new()));
+            if entry.0 != wanted {
+                entry.0 = None;
+            }
+            entry.1.insert(key);
+        }
+        let mut moved = HashSet::new();
+        let mut candidates: Vec<_> = moves.into_iter().collect();
+        candidates.sort_unstable_by_key(|(id, _)| *id);
+        for (id, (wanted, keys)) in candidates {
+            let Some(wanted) = wanted else { continue };
+            if keys.len() != self.objects.refs(id) as usize {
+                continue;
+            }
+            let mut members = Vec::with_capacity(wanted.len());
+            for key in &wanted {
+                match self.objects.single(*key, ops) {
+                    Ok(m) => members.push(m),
+                    Err(_) => break,
+                }
+            }
+            if members.len() != wanted.len() {
+                continue;
+            }
+            members.sort_unstable();
+            let members: Box<[u32]> = members.into();
+            let old_members = self.objects.set_members(id, members.clone());
+            let mut keys: Vec<RouteKey> = keys.into_iter().collect();
+            keys.sort_unstable();
+            ops.push(Op::ReplaceGroup {
+                id,
+                members,
+                old_members,
+                keys,
+            });
+            moved.insert(id);
+        }
+        moved
     }
 
     /// Applies the kernel's answers (`results[i]` for `ops[i]`): counts successes, undoes the
@@ -462,7 +612,9 @@ impl State {
         ops: &[Op],
         results: &[Option<KernelError>],
         report: &mut Report,
-    ) -> Vec<Failure> {
+    ) -> Settled {
+        let mut refused_regroups = Vec::new();
+        let mut regroup_errno = None;
         let mut failed_objects: HashMap<u32, (KernelError, &'static str, Vec<Nexthop>)> =
             HashMap::new();
         let mut failures = Vec::new();
@@ -532,11 +684,41 @@ impl State {
                         undo.push(op);
                     }
                 }
+                (Op::ReplaceGroup { keys, .. }, None) => report.replaced += keys.len(),
+                (
+                    Op::ReplaceGroup {
+                        id, members, keys, ..
+                    },
+                    Some(err),
+                ) => {
+                    match members.iter().find_map(|m| failed_objects.get(m).cloned()) {
+                        Some((error, op, nexthops)) => {
+                            failures.extend(keys.iter().map(|key| Failure {
+                                key: *key,
+                                op,
+                                error: error.clone(),
+                                nexthops: nexthops.clone(),
+                            }))
+                        }
+                        // The kernel will not change the group (one without nexthop replace,
+                        // Linux < 5.7?): the caller retries these routes one by one.
+                        None => {
+                            tracing::debug!(group = id, %err, "in-place group change refused");
+                            refused_regroups.extend(keys.iter().copied());
+                            regroup_errno = Some(err.errno);
+                        }
+                    }
+                    undo.push(op);
+                }
                 (Op::DelNexthop { .. }, _) => {}
             }
         }
         if undo.is_empty() {
-            return failures;
+            return Settled {
+                failures,
+                refused_regroups,
+                regroup_errno,
+            };
         }
         // Undo in reverse, so that a key changed twice in one batch ends where it started.
         for op in undo.into_iter().rev() {
@@ -557,12 +739,21 @@ impl State {
                 } => {
                     self.routes.insert(*key, old.clone());
                 }
+                Op::ReplaceGroup {
+                    id, old_members, ..
+                } => {
+                    self.objects.set_members(*id, old_members.clone());
+                }
                 _ => {}
             }
         }
         self.objects
             .recount(self.routes.values().map(|installed| &installed.target));
-        failures
+        Settled {
+            failures,
+            refused_regroups,
+            regroup_errno,
+        }
     }
 
     /// Forgets unreferenced objects and returns their deletions.
@@ -633,8 +824,8 @@ mod tests {
         let ecmp = [nh("10.0.1.2", 2), nh("10.0.2.2", 3)];
         let changes = (0..3)
             .map(|i| Planned::Upsert(route(&format!("10.9.{i}.0/24"), &ecmp)))
-            .collect();
-        let ops = st.plan(changes, true, &mut report);
+            .collect::<Vec<_>>();
+        let ops = st.plan(&changes, true, true, &mut report);
         // Two nexthops, one group, three routes.
         assert_eq!(ops.len(), 6);
         assert!(matches!(ops[0], Op::NewNexthop { id: 100, .. }));
@@ -648,7 +839,7 @@ mod tests {
                 ..
             }
         )));
-        assert!(st.settle(&ops, &ok(&ops), &mut report).is_empty());
+        assert!(st.settle(&ops, &ok(&ops), &mut report).failures.is_empty());
         assert_eq!((report.added, report.nexthops_added), (3, 3));
         assert_eq!((refs(&st, 100), refs(&st, 101), refs(&st, 102)), (1, 1, 3));
 
@@ -656,7 +847,8 @@ mod tests {
         let mut report = Report::default();
         let swapped = [ecmp[1], ecmp[0]];
         let ops = st.plan(
-            vec![Planned::Upsert(route("10.9.0.0/24", &swapped))],
+            &[Planned::Upsert(route("10.9.0.0/24", &swapped))],
+            true,
             true,
             &mut report,
         );
@@ -670,17 +862,19 @@ mod tests {
         let mut report = Report::default();
         let ecmp = [nh("10.0.1.2", 2), nh("10.0.2.2", 3)];
         let ops = st.plan(
-            vec![Planned::Upsert(route("10.9.0.0/24", &ecmp))],
+            &[Planned::Upsert(route("10.9.0.0/24", &ecmp))],
+            true,
             true,
             &mut report,
         );
         st.settle(&ops, &ok(&ops), &mut report);
 
-        // Dropping one uplink: the route moves to the single nexthop 100; the group and
-        // nexthop 101 become garbage.
+        // Dropping one uplink, route by route: the route moves to the single nexthop 100; the
+        // group and nexthop 101 become garbage.
         let ops = st.plan(
-            vec![Planned::Upsert(route("10.9.0.0/24", &ecmp[..1]))],
+            &[Planned::Upsert(route("10.9.0.0/24", &ecmp[..1]))],
             true,
+            false,
             &mut report,
         );
         assert!(matches!(
@@ -699,7 +893,12 @@ mod tests {
         ));
         assert_eq!(refs(&st, 100), 1);
 
-        let ops = st.plan(vec![Planned::Remove(key("10.9.0.0/24"))], true, &mut report);
+        let ops = st.plan(
+            &[Planned::Remove(key("10.9.0.0/24"))],
+            true,
+            true,
+            &mut report,
+        );
         st.settle(&ops, &ok(&ops), &mut report);
         assert!(matches!(
             &st.collect_garbage()[..],
@@ -715,10 +914,11 @@ mod tests {
         let mut report = Report::default();
         let ecmp = [nh("10.0.1.2", 2), nh("10.9.9.9", 3)];
         let ops = st.plan(
-            vec![
+            &[
                 Planned::Upsert(route("10.9.0.0/24", &ecmp)),
                 Planned::Upsert(route("10.9.1.0/24", &ecmp)),
             ],
+            true,
             true,
             &mut report,
         );
@@ -729,7 +929,7 @@ mod tests {
         results[2] = Some(invalid.clone()); // the group
         results[3] = Some(invalid.clone()); // both routes
         results[4] = Some(invalid);
-        let failures = st.settle(&ops, &results, &mut report);
+        let failures = st.settle(&ops, &results, &mut report).failures;
         assert_eq!(failures.len(), 2);
         for f in &failures {
             assert_eq!(f.error, unreachable);
@@ -751,19 +951,21 @@ mod tests {
         let a = [nh("10.0.1.2", 2)];
         let b = [nh("10.0.2.2", 3)];
         let ops = st.plan(
-            vec![Planned::Upsert(route("10.9.0.0/24", &a))],
+            &[Planned::Upsert(route("10.9.0.0/24", &a))],
+            true,
             true,
             &mut report,
         );
         st.settle(&ops, &ok(&ops), &mut report);
         let ops = st.plan(
-            vec![Planned::Upsert(route("10.9.0.0/24", &b))],
+            &[Planned::Upsert(route("10.9.0.0/24", &b))],
+            true,
             true,
             &mut report,
         );
         let mut results = ok(&ops);
         *results.last_mut().unwrap() = Some(KernelError::new(EINVAL, None));
-        let failures = st.settle(&ops, &results, &mut report);
+        let failures = st.settle(&ops, &results, &mut report).failures;
         assert_eq!(failures[0].op, OP_REPLACE);
         let key = route("10.9.0.0/24", &a).key();
         assert_eq!(st.routes[&key].target, Target::Object(100));
@@ -780,20 +982,132 @@ mod tests {
         let mut st = state();
         let mut report = Report::default();
         let ops = st.plan(
-            vec![Planned::Upsert(route("10.9.0.0/24", &[nh("10.0.1.2", 2)]))],
+            &[Planned::Upsert(route("10.9.0.0/24", &[nh("10.0.1.2", 2)]))],
             false,
+            true,
             &mut report,
         );
         st.settle(&ops, &ok(&ops), &mut report);
         let ops = st.plan(
-            vec![Planned::Remove(key("10.9.0.0/24"))],
+            &[Planned::Remove(key("10.9.0.0/24"))],
             false,
+            true,
             &mut report,
         );
-        let failures = st.settle(&ops, &[Some(KernelError::new(ESRCH, None))], &mut report);
+        let failures = st
+            .settle(&ops, &[Some(KernelError::new(ESRCH, None))], &mut report)
+            .failures;
         assert!(failures.is_empty());
         assert_eq!(report.deleted, 1);
         assert!(st.routes.is_empty());
+    }
+
+    /// Three routes on one ECMP group, installed.
+    fn three_on_a_group() -> (State, [Nexthop; 2], Vec<Route>) {
+        let mut st = state();
+        let ecmp = [nh("10.0.1.2", 2), nh("10.0.2.2", 3)];
+        let routes: Vec<Route> = (0..3)
+            .map(|i| route(&format!("10.9.{i}.0/24"), &ecmp))
+            .collect();
+        let changes: Vec<_> = routes.iter().cloned().map(Planned::Upsert).collect();
+        let mut report = Report::default();
+        let ops = st.plan(&changes, true, true, &mut report);
+        st.settle(&ops, &ok(&ops), &mut report);
+        (st, ecmp, routes)
+    }
+
+    fn moving(routes: &[Route], nexthops: &[Nexthop]) -> Vec<Planned> {
+        routes
+            .iter()
+            .map(|r| {
+                Planned::Upsert(
+                    Route::new(r.prefix, nexthops.to_vec())
+                        .normalized()
+                        .unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_group_whose_routes_all_move_changes_in_place() {
+        let (mut st, ecmp, routes) = three_on_a_group();
+        let mut report = Report::default();
+        // Uplink 2 lost: one request instead of three.
+        let ops = st.plan(&moving(&routes, &ecmp[..1]), true, true, &mut report);
+        assert!(
+            matches!(&ops[..], [Op::ReplaceGroup { id: 102, members, old_members, keys }]
+                if **members == [100] && **old_members == [100, 101] && keys.len() == 3),
+            "{ops:?}"
+        );
+        st.settle(&ops, &ok(&ops), &mut report);
+        assert_eq!((report.replaced, report.unchanged), (3, 0));
+        assert!(matches!(
+            &st.collect_garbage()[..],
+            [Op::DelNexthop { id: 101 }]
+        ));
+        // The routes are current on the changed group.
+        let mut report = Report::default();
+        assert!(
+            st.plan(&moving(&routes, &ecmp[..1]), true, true, &mut report)
+                .is_empty()
+        );
+        assert_eq!(report.unchanged, 3);
+
+        // Uplink 2 back: a new nexthop and the same group again.
+        let ops = st.plan(&moving(&routes, &ecmp), true, true, &mut report);
+        assert!(
+            matches!(&ops[..], [Op::NewNexthop { id: 103, .. }, Op::ReplaceGroup { id: 102, members, .. }]
+                if **members == [100, 103]),
+            "{ops:?}"
+        );
+    }
+
+    #[test]
+    fn a_group_stays_when_only_some_routes_move() {
+        let (mut st, ecmp, routes) = three_on_a_group();
+        let mut report = Report::default();
+        let ops = st.plan(&moving(&routes[..2], &ecmp[..1]), true, true, &mut report);
+        assert_eq!(ops.len(), 2);
+        assert!(ops.iter().all(|op| matches!(
+            op,
+            Op::SetRoute {
+                target: Target::Object(100),
+                ..
+            }
+        )));
+        // Routes that disagree on where to go are rewritten too.
+        let (mut st, ecmp, routes) = three_on_a_group();
+        let mut changes = moving(&routes[..2], &ecmp[..1]);
+        changes.extend(moving(&routes[2..], &ecmp[1..]));
+        let ops = st.plan(&changes, true, true, &mut report);
+        assert!(
+            ops.iter().all(|op| matches!(op, Op::SetRoute { .. })),
+            "{ops:?}"
+        );
+    }
+
+    #[test]
+    fn a_refused_in_place_change_is_undone_for_a_retry() {
+        let (mut st, ecmp, routes) = three_on_a_group();
+        let mut report = Report::default();
+        let ops = st.plan(&moving(&routes, &ecmp[..1]), true, true, &mut report);
+        let settled = st.settle(&ops, &[Some(KernelError::new(EINVAL, None))], &mut report);
+        assert!(settled.failures.is_empty());
+        assert_eq!(settled.refused_regroups.len(), 3);
+        assert_eq!(settled.regroup_errno, Some(EINVAL));
+        assert_eq!(report.replaced, 0);
+        assert!(st.objects.matches(102, Family::V4, &ecmp));
+        // Retried without regrouping, route by route.
+        let ops = st.plan(&moving(&routes, &ecmp[..1]), true, false, &mut report);
+        assert_eq!(ops.len(), 3);
+        assert!(ops.iter().all(|op| matches!(
+            op,
+            Op::SetRoute {
+                target: Target::Object(100),
+                ..
+            }
+        )));
     }
 
     #[test]
