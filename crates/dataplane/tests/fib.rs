@@ -248,70 +248,22 @@ fn reconcile_removes_stale_tagged_routes_and_leaves_foreign_ones() {
         Route::new(net("2001:db8:30::/64"), h.ecmp(true)),
     ])
     .unwrap();
-    // Others' routes and objects: by hand, by "another daemon", and a stale one of ours.
-    h.ns.ip(&[
-        "route",
-        "add",
-        "10.40.0.0/24",
-        "via",
-        "10.0.1.2",
-        "dev",
-        a,
-        "proto",
-        "static",
-    ])
-    .unwrap();
-    h.ns.ip(&[
-        "route",
-        "add",
-        "10.41.0.0/24",
-        "via",
-        "10.0.2.2",
-        "dev",
-        b,
-        "proto",
-        "bgp",
-    ])
-    .unwrap();
-    h.ns.ip(&["route", "add", "10.42.0.0/24", "via", "10.0.2.2", "dev", b])
-        .unwrap();
-    h.ns.ip(&[
-        "route",
-        "add",
-        "10.43.0.0/24",
-        "via",
-        "10.0.2.2",
-        "dev",
-        b,
-        "proto",
-        "198",
-    ])
-    .unwrap();
-    h.ns.ip(&["nexthop", "add", "id", "42", "via", "10.0.1.2", "dev", a])
-        .unwrap();
-    h.ns.ip(&[
-        "route",
-        "add",
-        "10.44.0.0/24",
-        "nhid",
-        "42",
-        "proto",
-        "static",
-    ])
-    .unwrap();
-    // A foreign route on a key we want.
-    h.ns.ip(&[
-        "route",
-        "add",
-        "10.30.2.0/24",
-        "via",
-        "10.0.1.2",
-        "dev",
-        a,
-        "proto",
-        "static",
-    ])
-    .unwrap();
+    // Others' routes and objects: by hand, by "another daemon", a stale one of ours, and one
+    // of ours at another metric.
+    for cmd in [
+        format!("route add 10.40.0.0/24 via 10.0.1.2 dev {a} proto static"),
+        format!("route add 10.41.0.0/24 via 10.0.2.2 dev {b} proto bgp"),
+        format!("route add 10.42.0.0/24 via 10.0.2.2 dev {b}"),
+        format!("route add 10.43.0.0/24 via 10.0.2.2 dev {b} proto 198"),
+        format!("route add 10.30.0.0/24 via 10.0.2.2 dev {b} proto 198 metric 50"),
+        format!("nexthop add id 42 via 10.0.1.2 dev {a}"),
+        "route add 10.44.0.0/24 nhid 42 proto static".to_owned(),
+        // A foreign route on a key we want.
+        format!("route add 10.30.2.0/24 via 10.0.1.2 dev {a} proto static"),
+    ] {
+        h.ns.ip(&cmd.split_whitespace().collect::<Vec<_>>())
+            .unwrap();
+    }
 
     let report = fib
         .reconcile([
@@ -319,11 +271,11 @@ fn reconcile_removes_stale_tagged_routes_and_leaves_foreign_ones() {
             Route::new(net("10.30.2.0/24"), h.ecmp(false)),
         ])
         .unwrap();
-    // 10.30.1.0/24, 2001:db8:30::/64 and the hand-made "proto 198" route go; the v6 group and
+    // 10.30.1.0/24, 2001:db8:30::/64, the hand-made "proto 198" routes go; the v6 group and
     // its nexthops are collected.
     assert_eq!(
         (report.deleted, report.unchanged, report.added),
-        (3, 1, 0),
+        (4, 1, 0),
         "{report:?}"
     );
     assert_eq!(report.nexthops_deleted, 3);
@@ -670,4 +622,45 @@ fn ten_thousand_routes_in_one_batch() {
     );
     assert_eq!(h.routes("-4").len() + h.routes("-6").len(), 5_000);
     let _ = CLOS_PROTOCOL;
+}
+
+#[test]
+fn thousands_of_refusals_in_one_batch_are_all_reported() {
+    // Every request of a full window failing must not overrun the receive buffer: each route
+    // gets its own error, none is "lost".
+    for mode in [NexthopMode::Objects, NexthopMode::Multipath] {
+        let h = host();
+        let mut fib = open(&h, mode);
+        let bad = vec![Nexthop::via(ip("10.99.0.1"), h.ifindex[0])];
+        let desired: Vec<Route> = (0..6000u32)
+            .map(|i| {
+                Route::new(
+                    net(&format!("10.96.{}.{}/32", i / 256, i % 256)),
+                    bad.clone(),
+                )
+            })
+            .chain([Route::new(net("10.97.0.0/24"), h.ecmp(false))])
+            .collect();
+        let report = fib.reconcile(desired).unwrap();
+        assert_eq!(report.added, 1, "{mode:?}");
+        assert_eq!(report.errors.len(), 6000, "{mode:?}");
+        assert!(
+            report
+                .errors
+                .iter()
+                .all(|e| matches!(e, Error::GatewayUnreachable { .. })),
+            "{mode:?}: {:?}",
+            report
+                .errors
+                .iter()
+                .find(|e| !matches!(e, Error::GatewayUnreachable { .. }))
+        );
+        assert_eq!(h.routes("-4").len(), 1);
+    }
+}
+
+#[test]
+fn a_fib_can_move_between_threads() {
+    fn send<T: Send>() {}
+    send::<Fib>();
 }
