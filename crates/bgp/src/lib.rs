@@ -12,3 +12,4 @@ pub mod wire;
 
 pub use error::Error;
 pub mod session;
+pub mod driver;

@@ -93,6 +93,35 @@ impl Netns {
         self.ip(&args).map(drop)
     }
 
+    /// Runs `f` on a new thread that has entered this namespace, so every socket it creates
+    /// (a tokio runtime built on that thread included) lives here. `setns(2)` moves only the
+    /// calling thread, which is why this is a thread of its own.
+    pub fn spawn_thread<T, F>(&self, f: F) -> Result<std::thread::JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let path = format!("/run/netns/{}", self.name);
+        let file = std::fs::File::open(&path)
+            .map_err(|e| crate::Error::io(format!("opening {path}"), e))?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let handle = std::thread::spawn(move || {
+            let entered = rustix::thread::move_into_link_name_space(
+                std::os::fd::AsFd::as_fd(&file),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            );
+            let ok = entered.is_ok();
+            let _ = tx.send(entered.map_err(std::io::Error::from));
+            // Never run `f` in the host namespace by mistake.
+            assert!(ok, "setns failed");
+            f()
+        });
+        rx.recv()
+            .map_err(|_| crate::Error::io("namespace thread", std::io::Error::other("died")))?
+            .map_err(|e| crate::Error::io(format!("entering namespace {}", self.name), e))?;
+        Ok(handle)
+    }
+
     /// Pids of the processes inside the namespace.
     pub fn pids(&self) -> Vec<u32> {
         pids_in(&self.name)

@@ -1,0 +1,438 @@
+//! The tokio driver: runs a [`Session`] core per peer over real TCP, with one event loop that
+//! owns every session and the routes, so no state is shared between tasks.
+//!
+//! Contract:
+//! - [`Speaker::spawn`] binds the listeners before returning, so a bind error (port in use, no
+//!   such address) is reported to the caller, not logged later.
+//! - Connections from addresses that are not configured peers are closed at once.
+//! - Reads and writes happen in per-connection tasks; the event loop never awaits a socket.
+
+mod conn;
+mod routes;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+
+use self::conn::ConnHandle;
+use self::routes::Routes;
+pub use self::routes::{PeerStatus, SpeakerStatus};
+use crate::session::{ConnId, Direction, Input, Output, Session, SessionConfig, State};
+use crate::wire::Prefix;
+
+/// One configured neighbour.
+#[derive(Debug, Clone)]
+pub struct PeerSpec {
+    pub address: IpAddr,
+    /// The neighbour's BGP port.
+    pub port: u16,
+    /// Source address for outbound connections.
+    pub local_address: Option<IpAddr>,
+    pub session: SessionConfig,
+}
+
+/// What the speaker needs to run.
+#[derive(Debug, Clone)]
+pub struct SpeakerSpec {
+    /// Addresses to accept BGP connections on (`0.0.0.0:179`, `[::]:1179`). Empty: never
+    /// accept, only connect.
+    pub listen: Vec<SocketAddr>,
+    pub peers: Vec<PeerSpec>,
+    /// Prefixes announced to every peer from the start.
+    pub originate: Vec<Prefix>,
+}
+
+/// Errors of the driver.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    #[error("cannot listen on {addr}: {source}; is another BGP daemon using the port?")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the speaker has stopped")]
+    Stopped,
+}
+
+pub(crate) enum Event {
+    Accepted {
+        stream: tokio::net::TcpStream,
+        remote: SocketAddr,
+    },
+    Connected {
+        peer: usize,
+        result: std::io::Result<tokio::net::TcpStream>,
+    },
+    Read {
+        peer: usize,
+        conn: ConnId,
+        data: Bytes,
+    },
+    ReadClosed {
+        peer: usize,
+        conn: ConnId,
+    },
+    Command(Command),
+}
+
+pub(crate) enum Command {
+    Originate(Vec<Prefix>),
+    Withdraw(Vec<Prefix>),
+    Status(oneshot::Sender<SpeakerStatus>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// A handle to a running speaker. Dropping every handle does not stop it; call
+/// [`SpeakerHandle::shutdown`].
+#[derive(Debug, Clone)]
+pub struct SpeakerHandle {
+    tx: mpsc::UnboundedSender<Event>,
+    local_addrs: Vec<SocketAddr>,
+}
+
+impl SpeakerHandle {
+    /// The addresses the speaker listens on (with the actual port when 0 was asked for).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
+    }
+
+    /// Announces `prefixes` to every peer.
+    pub fn originate(&self, prefixes: Vec<Prefix>) -> Result<(), DriverError> {
+        self.command(Command::Originate(prefixes))
+    }
+
+    /// Withdraws locally originated `prefixes`.
+    pub fn withdraw(&self, prefixes: Vec<Prefix>) -> Result<(), DriverError> {
+        self.command(Command::Withdraw(prefixes))
+    }
+
+    /// Sessions and route counts.
+    pub async fn status(&self) -> Result<SpeakerStatus, DriverError> {
+        let (tx, rx) = oneshot::channel();
+        self.command(Command::Status(tx))?;
+        rx.await.map_err(|_| DriverError::Stopped)
+    }
+
+    /// Sends Cease/Administrative Shutdown to every peer and stops.
+    pub async fn shutdown(&self) -> Result<(), DriverError> {
+        let (tx, rx) = oneshot::channel();
+        self.command(Command::Shutdown(tx))?;
+        rx.await.map_err(|_| DriverError::Stopped)
+    }
+
+    fn command(&self, c: Command) -> Result<(), DriverError> {
+        self.tx
+            .send(Event::Command(c))
+            .map_err(|_| DriverError::Stopped)
+    }
+}
+
+struct Peer {
+    spec: PeerSpec,
+    session: Session,
+}
+
+/// The speaker's event loop state.
+pub struct Speaker {
+    peers: Vec<Peer>,
+    by_address: HashMap<IpAddr, usize>,
+    conns: HashMap<ConnId, ConnHandle>,
+    next_conn: ConnId,
+    routes: Routes,
+    events: mpsc::UnboundedSender<Event>,
+}
+
+impl std::fmt::Debug for Speaker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Speaker")
+            .field("peers", &self.peers.len())
+            .finish()
+    }
+}
+
+impl Speaker {
+    /// Binds the listeners, starts every session and returns a handle.
+    pub async fn spawn(spec: SpeakerSpec) -> Result<SpeakerHandle, DriverError> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut local_addrs = Vec::new();
+        for addr in &spec.listen {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| DriverError::Listen {
+                    addr: *addr,
+                    source,
+                })?;
+            local_addrs.push(listener.local_addr().unwrap_or(*addr));
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                while let Ok((stream, remote)) = listener.accept().await {
+                    if tx.send(Event::Accepted { stream, remote }).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        let mut speaker = Speaker {
+            by_address: spec
+                .peers
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.address, i))
+                .collect(),
+            peers: spec
+                .peers
+                .into_iter()
+                .map(|spec| Peer {
+                    session: Session::new(spec.session.clone()),
+                    spec,
+                })
+                .collect(),
+            conns: HashMap::new(),
+            next_conn: 1,
+            routes: Routes::new(),
+            events: tx.clone(),
+        };
+        speaker.routes.originate(&spec.originate);
+        let now = Instant::now();
+        for i in 0..speaker.peers.len() {
+            speaker.peers[i].session.handle(Input::Start, now);
+            speaker.drain(i);
+        }
+        tokio::spawn(speaker.run(rx));
+        Ok(SpeakerHandle { tx, local_addrs })
+    }
+
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Event>) {
+        loop {
+            let deadline = self
+                .peers
+                .iter()
+                .filter_map(|p| p.session.poll_timeout())
+                .min();
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                event = rx.recv() => match event {
+                    Some(Event::Command(Command::Shutdown(done))) => {
+                        self.shutdown();
+                        let _ = done.send(());
+                        return;
+                    }
+                    Some(event) => self.event(event),
+                    None => return,
+                },
+                () = sleep => self.timers(),
+            }
+        }
+    }
+
+    fn timers(&mut self) {
+        let now = Instant::now();
+        for i in 0..self.peers.len() {
+            if self.peers[i]
+                .session
+                .poll_timeout()
+                .is_some_and(|t| t <= now)
+            {
+                self.peers[i].session.handle(Input::Timeout, now);
+                self.drain(i);
+            }
+        }
+    }
+
+    fn event(&mut self, event: Event) {
+        let now = Instant::now();
+        match event {
+            Event::Accepted { stream, remote } => {
+                let Some(&peer) = self.by_address.get(&canonical(remote.ip())) else {
+                    tracing::info!(%remote, "closing a connection from an unknown address");
+                    return;
+                };
+                let conn = self.add_conn(stream, peer);
+                let input = Input::Connected {
+                    conn,
+                    direction: Direction::Inbound,
+                };
+                self.peers[peer].session.handle(input, now);
+                self.drain(peer);
+            }
+            Event::Connected { peer, result } => {
+                let input = match result {
+                    Ok(stream) => {
+                        let conn = self.add_conn(stream, peer);
+                        Input::Connected {
+                            conn,
+                            direction: Direction::Outbound,
+                        }
+                    }
+                    Err(err) => {
+                        tracing::debug!(peer = %self.peers[peer].spec.address, %err, "connect failed");
+                        Input::ConnectFailed
+                    }
+                };
+                self.peers[peer].session.handle(input, now);
+                self.drain(peer);
+            }
+            Event::Read { peer, conn, data } => {
+                self.peers[peer]
+                    .session
+                    .handle(Input::Received { conn, data }, now);
+                self.drain(peer);
+            }
+            Event::ReadClosed { peer, conn } => {
+                self.conns.remove(&conn);
+                self.peers[peer].session.handle(Input::Closed { conn }, now);
+                self.drain(peer);
+            }
+            Event::Command(Command::Originate(prefixes)) => {
+                self.routes.originate(&prefixes);
+                self.advertise_all();
+            }
+            Event::Command(Command::Withdraw(prefixes)) => {
+                self.routes.withdraw_local(&prefixes);
+                self.advertise_all();
+            }
+            Event::Command(Command::Status(reply)) => {
+                let peers = self.peers.iter().enumerate().map(|(i, p)| {
+                    self.routes.peer_status(
+                        i,
+                        p.spec.address,
+                        p.session.state(),
+                        p.session.negotiated(),
+                    )
+                });
+                let _ = reply.send(SpeakerStatus {
+                    peers: peers.collect(),
+                    originated: self.routes.originated_count(),
+                });
+            }
+            Event::Command(Command::Shutdown(_)) => {}
+        }
+    }
+
+    fn add_conn(&mut self, stream: tokio::net::TcpStream, peer: usize) -> ConnId {
+        let id = self.next_conn;
+        self.next_conn += 1;
+        let handle = conn::spawn(stream, id, peer, self.events.clone());
+        self.conns.insert(id, handle);
+        id
+    }
+
+    /// Performs every pending output of peer `i`'s session.
+    fn drain(&mut self, i: usize) {
+        while let Some(output) = self.peers[i].session.poll_output() {
+            match output {
+                Output::Connect => {
+                    let spec = &self.peers[i].spec;
+                    let remote = SocketAddr::new(spec.address, spec.port);
+                    let local = spec.local_address.map(|a| SocketAddr::new(a, 0));
+                    let timeout = spec.session.connect_retry;
+                    let tx = self.events.clone();
+                    tokio::spawn(async move {
+                        let result = conn::connect(remote, local, timeout).await;
+                        let _ = tx.send(Event::Connected { peer: i, result });
+                    });
+                }
+                Output::Send { conn, data } => {
+                    if let Some(c) = self.conns.get(&conn) {
+                        c.send(data);
+                    }
+                }
+                Output::Close { conn } => {
+                    self.conns.remove(&conn);
+                }
+                Output::StateChanged { from, to } => {
+                    tracing::info!(peer = %self.peers[i].spec.address, ?from, ?to, "BGP state");
+                }
+                Output::Established(_) => {
+                    let Some(conn) = self.peers[i].session.established_conn() else {
+                        continue;
+                    };
+                    let local = self.conns.get(&conn).and_then(ConnHandle::local_addr);
+                    let local_as = self.peers[i].spec.session.local_as;
+                    let messages = self.routes.established(
+                        self.peers[i].session.negotiated(),
+                        local,
+                        local_as,
+                    );
+                    for m in messages {
+                        self.peers[i]
+                            .session
+                            .handle(Input::Transmit(m), Instant::now());
+                    }
+                }
+                Output::Update(outcome) => self.routes.update(i, *outcome),
+                Output::RouteRefresh(_) => {
+                    let Some(conn) = self.peers[i].session.established_conn() else {
+                        continue;
+                    };
+                    let local = self.conns.get(&conn).and_then(ConnHandle::local_addr);
+                    let local_as = self.peers[i].spec.session.local_as;
+                    let messages =
+                        self.routes
+                            .full_table(self.peers[i].session.negotiated(), local, local_as);
+                    for m in messages {
+                        self.peers[i]
+                            .session
+                            .handle(Input::Transmit(m), Instant::now());
+                    }
+                }
+                Output::Down(reason) => {
+                    tracing::info!(peer = %self.peers[i].spec.address, ?reason, "session down");
+                    self.routes.peer_down(i);
+                }
+            }
+        }
+    }
+
+    /// Re-sends the locally originated routes to every Established peer.
+    fn advertise_all(&mut self) {
+        let now = Instant::now();
+        for i in 0..self.peers.len() {
+            if self.peers[i].session.state() != State::Established {
+                continue;
+            }
+            let Some(conn) = self.peers[i].session.established_conn() else {
+                continue;
+            };
+            let local = self.conns.get(&conn).and_then(ConnHandle::local_addr);
+            let local_as = self.peers[i].spec.session.local_as;
+            for m in self
+                .routes
+                .pending_local(self.peers[i].session.negotiated(), local, local_as)
+            {
+                self.peers[i].session.handle(Input::Transmit(m), now);
+            }
+            self.drain(i);
+        }
+        self.routes.local_sent();
+    }
+
+    fn shutdown(&mut self) {
+        let now = Instant::now();
+        for i in 0..self.peers.len() {
+            let stop = Input::Stop {
+                message: "speaker shutting down".into(),
+            };
+            self.peers[i].session.handle(stop, now);
+            self.drain(i);
+        }
+    }
+}
+
+/// IPv4-mapped IPv6 addresses (from a dual-stack listener) as plain IPv4.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
