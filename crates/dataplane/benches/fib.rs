@@ -86,7 +86,7 @@ fn routes(h: &Host, n: usize, uplinks: usize) -> Vec<Route> {
 }
 
 /// The `ip -batch` file for the same routes: through one nexthop group, or multipath routes.
-fn batch_file(h: &Host, n: usize, objects: bool) -> tempfile_path::TempPath {
+fn batch_file(h: &Host, n: usize, objects: bool) -> scratch::TempPath {
     let mut text = String::with_capacity(n * 80);
     let [a, b] = &h.dev;
     if objects {
@@ -108,7 +108,7 @@ fn batch_file(h: &Host, n: usize, objects: bool) -> tempfile_path::TempPath {
             ));
         }
     }
-    tempfile_path::write(&text)
+    scratch::write(&text)
 }
 
 fn ip_batch(h: &Host, file: &std::path::Path) -> Duration {
@@ -128,7 +128,7 @@ fn ip_batch(h: &Host, file: &std::path::Path) -> Duration {
 }
 
 /// A scratch file named with the test kit's prefix, removed on drop.
-mod tempfile_path {
+mod scratch {
     use std::path::{Path, PathBuf};
 
     pub struct TempPath(PathBuf);

@@ -393,6 +393,18 @@ fn multipath_mode_uses_no_nexthop_objects() {
         .unwrap();
     assert_eq!((report.replaced, report.deleted), (1, 3), "{report:?}");
     assert!(h.route("-4", "10.60.0.0/24")["nhid"].is_u64());
+
+    // And back: the route is rewritten once more and our objects are collected.
+    let report = open(&h, NexthopMode::Multipath)
+        .reconcile([Route::new(net("10.60.0.0/24"), h.ecmp(false))])
+        .unwrap();
+    assert_eq!(
+        (report.replaced, report.nexthops_deleted),
+        (1, 3),
+        "{report:?}"
+    );
+    assert!(h.nexthops().is_empty());
+    assert!(h.route("-4", "10.60.0.0/24").get("nhid").is_none());
 }
 
 #[test]

@@ -9,14 +9,14 @@
 //!   same prefix, table and metric exists with another protocol (added by hand, by the kernel,
 //!   by FRR or BIRD) the change fails with [`Error::ForeignRoute`] and the foreign route stays.
 //! - **Forwarding.** Where the kernel has nexthop objects (Linux 5.3+), a route points at one
-//!   object (`RTA_NH_ID`): a single nexthop, or a group for ECMP. Routes with the same nexthop
-//!   set share one group; objects are reference-counted and deleted once unused. When every
-//!   route on a group moves to the same new set in one call (an uplink lost or back), the group
-//!   is changed in place (`NLM_F_REPLACE` on the group): one request moves them all, and the
-//!   kernel switches them atomically. Otherwise (or
-//!   with [`NexthopMode::Multipath`]) routes carry their nexthops themselves (`RTA_MULTIPATH`).
+//!   object (`RTA_NH_ID`): a single nexthop, or a group for ECMP. Otherwise, or with
+//!   [`NexthopMode::Multipath`], routes carry their nexthops themselves (`RTA_MULTIPATH`).
 //!   IPv4 routes may use IPv6 gateways (RFC 8950, unnumbered BGP): an IPv6 nexthop object, or
 //!   `RTA_VIA`.
+//! - **Sharing.** Routes with the same nexthop set share one group; objects are
+//!   reference-counted and deleted once unused. When every route on a group moves to the same
+//!   new set in one call (an uplink lost or back), the group is changed in place
+//!   (`NLM_F_REPLACE` on the group): one request moves them all, atomically.
 //! - **Reconcile.** [`Fib::reconcile`] reads the kernel's routes and objects of our protocol,
 //!   adopts those already as desired without writing anything (so an agent restart causes no
 //!   churn), replaces those that differ (`NLM_F_REPLACE`, atomic per route), adds what is
@@ -53,8 +53,8 @@ use crate::{Error, KernelError};
 use kernel::LinkInfo;
 use state::{Failure, Objects, Planned, State};
 
-/// Our `rtm_protocol` (and `nh_protocol`): unassigned in `/etc/iproute2/rt_protos` and distinct
-/// from RTPROT_BGP (186), which FRR and BIRD use. Add `198 clos` to
+/// Our `rtm_protocol` (and `nh_protocol`): unassigned in `/etc/iproute2/rt_protos`, and not
+/// RTPROT_BGP (186, FRR's) or RTPROT_BIRD (12). Add `198 clos` to
 /// `/etc/iproute2/rt_protos.d/clos.conf` to see the name in `ip route`.
 pub const CLOS_PROTOCOL: u8 = 198;
 

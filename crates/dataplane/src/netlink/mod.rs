@@ -2,8 +2,8 @@
 //! code points it needs.
 //!
 //! Contract:
-//! - [`Netlink::execute`] writes many requests with one `sendmsg` per window and reads back only
-//!   what the kernel has to say. Requests go without `NLM_F_ACK`: the kernel answers a request
+//! - `Netlink::execute` writes many requests with one `sendmsg` per window and reads back
+//!   only what the kernel has to say. Requests go without `NLM_F_ACK`: the kernel answers a request
 //!   only when it fails, and every window ends with an `NLMSG_NOOP` carrying `NLM_F_ACK` as a
 //!   barrier. The kernel handles the messages of one `sendmsg` in order, so once the barrier's
 //!   ack arrives every earlier failure has been read. The result is one `Option<KernelError>`
