@@ -113,6 +113,14 @@ pub enum Error {
     /// MP_(UN)REACH_NLRI for an address family that was not negotiated or is not supported.
     #[error("address family {afi:?}/{safi:?} not negotiated")]
     UnsupportedFamily { afi: Afi, safi: Safi },
+    /// MP_(UN)REACH_NLRI for a family not negotiated on this session; the attribute is
+    /// discarded.
+    #[error("{code:?} for address family {afi:?}/{safi:?}, which was not negotiated")]
+    FamilyNotNegotiated {
+        code: AttrType,
+        afi: Afi,
+        safi: Safi,
+    },
     /// NLRI that do not parse (RFC 7606 section 5.3).
     #[error("invalid {afi:?} NLRI: {reason}")]
     InvalidNetworkField { afi: Afi, reason: &'static str },
@@ -213,7 +221,9 @@ impl Error {
                 };
                 Notification::with_data(update(sub), data.clone())
             }
-            Self::UnexpectedAttribute { .. } | Self::UnsupportedFamily { .. } => {
+            Self::UnexpectedAttribute { .. }
+            | Self::UnsupportedFamily { .. }
+            | Self::FamilyNotNegotiated { .. } => {
                 Notification::new(update(UpdateSubcode::OptionalAttributeError))
             }
             Self::InvalidNetworkField { .. } => {
@@ -243,7 +253,8 @@ impl Error {
             | Self::AttributeLength { code, .. }
             | Self::MalformedAttribute { code, .. }
             | Self::DuplicateAttribute { code }
-            | Self::UnexpectedAttribute { code, .. } => Some(*code),
+            | Self::UnexpectedAttribute { code, .. }
+            | Self::FamilyNotNegotiated { code, .. } => Some(*code),
             _ => None,
         }
     }

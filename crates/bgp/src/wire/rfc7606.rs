@@ -143,6 +143,14 @@ fn action_for(code: AttrType) -> Action {
     }
 }
 
+/// Names the attribute in an unsupported-family error.
+fn not_negotiated(code: AttrType, e: Error) -> Error {
+    match e {
+        Error::UnsupportedFamily { afi, safi } => Error::FamilyNotNegotiated { code, afi, safi },
+        other => other,
+    }
+}
+
 fn ipv4(value: &[u8]) -> Option<Ipv4Addr> {
     let a: [u8; 4] = value.try_into().ok()?;
     Some(Ipv4Addr::from(a))
@@ -329,14 +337,14 @@ impl Decoder<'_> {
                 let data = raw.to_bytes();
                 match mp::parse_mp_reach(raw.value, &data, self.ctx)? {
                     Ok(m) => self.update.mp_reach = Some(m),
-                    Err(unsupported) => self.discarded.push(unsupported),
+                    Err(e) => self.discarded.push(not_negotiated(code, e)),
                 }
             }
             AttrType::MpUnreachNlri => {
                 let data = raw.to_bytes();
                 match mp::parse_mp_unreach(raw.value, &data, self.ctx)? {
                     Ok(m) => self.update.mp_unreach = Some(m),
-                    Err(unsupported) => self.discarded.push(unsupported),
+                    Err(e) => self.discarded.push(not_negotiated(code, e)),
                 }
             }
             // `defined_flags` only knows the types above.
