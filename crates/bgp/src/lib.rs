@@ -11,5 +11,6 @@ pub mod iana;
 pub mod wire;
 
 pub use error::Error;
-pub mod session;
 pub mod driver;
+pub mod session;
+pub mod config;

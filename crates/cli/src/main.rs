@@ -1,6 +1,7 @@
 //! `clos`: one binary for every Clos role (controller, agent, speaker, lab) and the resource
 //! commands. This crate only wires libraries to the command line; logic lives in the libraries.
 
+mod commands;
 mod output;
 
 use std::process::ExitCode;
@@ -28,7 +29,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Show the build's version and the features it was built with.
+    /// The BGP speaker on its own: a route server, an emulated switch, a benchmark peer.
+    #[command(subcommand)]
+    Bgp(commands::bgp::BgpCommand),
+    /// Show the build's version.
     Version,
 }
 
@@ -47,6 +51,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Bgp(cmd) => commands::bgp::run(cmd, cli.output),
         Command::Version => {
             let info = VersionInfo {
                 name: "clos",

@@ -8,6 +8,7 @@
 //! - Reads and writes happen in per-connection tasks; the event loop never awaits a socket.
 
 mod conn;
+pub mod control;
 mod routes;
 
 use std::collections::HashMap;
@@ -49,7 +50,7 @@ pub struct SpeakerSpec {
 /// Errors of the driver.
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
-    #[error("cannot listen on {addr}: {source}; is another BGP daemon using the port?")]
+    #[error("cannot listen on {addr} (is another BGP daemon using the port?)")]
     Listen {
         addr: SocketAddr,
         #[source]
@@ -57,6 +58,12 @@ pub enum DriverError {
     },
     #[error("the speaker has stopped")]
     Stopped,
+    #[error("control socket {}", path.display())]
+    Control {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 pub(crate) enum Event {

@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::iana::Origin;
 use crate::session::State;
@@ -15,7 +15,7 @@ use crate::wire::{
 };
 
 /// One peer, for status output.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PeerStatus {
     pub address: IpAddr,
     pub state: String,
@@ -25,7 +25,7 @@ pub struct PeerStatus {
 }
 
 /// The whole speaker, for status output.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SpeakerStatus {
     pub peers: Vec<PeerStatus>,
     pub originated: usize,

@@ -1,0 +1,308 @@
+//! The standalone speaker's configuration file (`clos bgp run -c bgp.yaml`), parsed with serde
+//! (unknown fields are errors) and then checked by [`SpeakerConfig::validate`], which names the
+//! offending field and says what to write instead.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::driver::{PeerSpec, SpeakerSpec};
+use crate::session::{GracefulRestartConfig, RemoteAs, SessionConfig};
+use crate::wire::Prefix;
+
+/// `remote_as: 65002`, `remote_as: external` or `remote_as: internal`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RemoteAsConfig {
+    Number(u32),
+    Kind(RemoteAsKind),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RemoteAsKind {
+    External,
+    Internal,
+}
+
+impl From<RemoteAsConfig> for RemoteAs {
+    fn from(c: RemoteAsConfig) -> Self {
+        match c {
+            RemoteAsConfig::Number(n) => RemoteAs::Exact(n),
+            RemoteAsConfig::Kind(RemoteAsKind::External) => RemoteAs::External,
+            RemoteAsConfig::Kind(RemoteAsKind::Internal) => RemoteAs::Internal,
+        }
+    }
+}
+
+/// One neighbour.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    pub address: IpAddr,
+    pub remote_as: RemoteAsConfig,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    #[serde(default)]
+    pub local_address: Option<IpAddr>,
+    #[serde(default)]
+    pub passive: bool,
+    /// Overrides the speaker-wide hold time for this peer.
+    #[serde(default)]
+    pub hold_time: Option<u16>,
+}
+
+/// Graceful restart settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GracefulRestartSection {
+    #[serde(default = "default_restart_time")]
+    pub restart_time: u16,
+}
+
+/// The whole file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpeakerConfig {
+    pub asn: u32,
+    pub router_id: Ipv4Addr,
+    /// Where to accept connections; `[]` to only connect out.
+    #[serde(default = "default_listen")]
+    pub listen: Vec<SocketAddr>,
+    /// Seconds; 0 disables keepalives, otherwise at least 3.
+    #[serde(default = "default_hold_time")]
+    pub hold_time: u16,
+    /// Seconds between outbound connection attempts.
+    #[serde(default = "default_connect_retry")]
+    pub connect_retry: u64,
+    /// `null` disables graceful restart.
+    #[serde(default = "default_graceful_restart")]
+    pub graceful_restart: Option<GracefulRestartSection>,
+    /// Prefixes announced to every peer.
+    #[serde(default)]
+    pub originate: Vec<String>,
+    #[serde(default)]
+    pub peers: Vec<PeerConfig>,
+}
+
+fn default_port() -> u16 {
+    179
+}
+fn default_listen() -> Vec<SocketAddr> {
+    vec![SocketAddr::from(([0u16; 8], 179))]
+}
+fn default_hold_time() -> u16 {
+    9
+}
+fn default_connect_retry() -> u64 {
+    5
+}
+fn default_restart_time() -> u16 {
+    120
+}
+fn default_graceful_restart() -> Option<GracefulRestartSection> {
+    Some(GracefulRestartSection {
+        restart_time: default_restart_time(),
+    })
+}
+
+/// A configuration mistake: which field, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct ConfigError {
+    pub field: String,
+    pub problem: String,
+}
+
+fn bad(field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        field: field.into(),
+        problem: problem.into(),
+    }
+}
+
+fn check_hold_time(field: &str, hold: u16) -> Result<(), ConfigError> {
+    if hold == 1 || hold == 2 {
+        return Err(bad(
+            field,
+            format!("{hold} is not allowed: use 0 (no keepalives) or 3 and more"),
+        ));
+    }
+    Ok(())
+}
+
+impl SpeakerConfig {
+    /// Semantic checks, and the runtime form of the config.
+    pub fn validate(&self) -> Result<SpeakerSpec, ConfigError> {
+        if self.asn == 0 || self.asn == 23456 {
+            return Err(bad(
+                "asn",
+                format!(
+                    "{} is reserved: pick a private ASN such as 64512-65534 or 4200000000-4294967294",
+                    self.asn
+                ),
+            ));
+        }
+        if self.router_id.is_unspecified() {
+            return Err(bad(
+                "router_id",
+                "0.0.0.0 is not a valid BGP identifier: use one of the host's IPv4 addresses",
+            ));
+        }
+        check_hold_time("hold_time", self.hold_time)?;
+        if self.connect_retry == 0 {
+            return Err(bad("connect_retry", "must be at least 1 second"));
+        }
+        if let Some(gr) = &self.graceful_restart
+            && gr.restart_time > 4095
+        {
+            return Err(bad(
+                "graceful_restart.restart_time",
+                "at most 4095 seconds fit the capability",
+            ));
+        }
+        let originate = self
+            .originate
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                Prefix::from_str(s).map_err(|e| {
+                    bad(
+                        format!("originate[{i}]"),
+                        format!("{e}: write it as 192.0.2.0/24 or 2001:db8::/48"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut seen = std::collections::HashSet::new();
+        let mut peers = Vec::new();
+        for (i, p) in self.peers.iter().enumerate() {
+            let field = |f: &str| format!("peers[{i}].{f}");
+            if !seen.insert(p.address) {
+                return Err(bad(
+                    field("address"),
+                    format!("{} is configured twice", p.address),
+                ));
+            }
+            if let RemoteAsConfig::Number(0) = p.remote_as {
+                return Err(bad(
+                    field("remote_as"),
+                    "0 is not an AS: give the peer's ASN, `external` or `internal`",
+                ));
+            }
+            if p.port == 0 {
+                return Err(bad(
+                    field("port"),
+                    "0 is not a port: the usual BGP port is 179",
+                ));
+            }
+            let hold_time = p.hold_time.unwrap_or(self.hold_time);
+            check_hold_time(&field("hold_time"), hold_time)?;
+            let mut session = SessionConfig::new(self.asn, self.router_id, p.remote_as.into());
+            session.hold_time = hold_time;
+            session.connect_retry = Duration::from_secs(self.connect_retry);
+            session.passive = p.passive;
+            session.graceful_restart =
+                self.graceful_restart
+                    .as_ref()
+                    .map(|gr| GracefulRestartConfig {
+                        restart_time: gr.restart_time,
+                        ..GracefulRestartConfig::default()
+                    });
+            peers.push(PeerSpec {
+                address: p.address,
+                port: p.port,
+                local_address: p.local_address,
+                session,
+            });
+        }
+        Ok(SpeakerSpec {
+            listen: self.listen.clone(),
+            peers,
+            originate,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> SpeakerConfig {
+        SpeakerConfig {
+            asn: 65001,
+            router_id: Ipv4Addr::new(10, 0, 0, 1),
+            listen: default_listen(),
+            hold_time: 9,
+            connect_retry: 5,
+            graceful_restart: default_graceful_restart(),
+            originate: vec!["192.0.2.0/24".into()],
+            peers: vec![PeerConfig {
+                address: "10.0.0.2".parse().unwrap(),
+                remote_as: RemoteAsConfig::Kind(RemoteAsKind::External),
+                port: 179,
+                local_address: None,
+                passive: false,
+                hold_time: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn valid_config_becomes_a_spec() {
+        let spec = base().validate().unwrap();
+        assert_eq!(spec.peers.len(), 1);
+        assert_eq!(spec.peers[0].session.remote_as, RemoteAs::External);
+        assert_eq!(spec.originate.len(), 1);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        type Mutation = Box<dyn Fn(&mut SpeakerConfig)>;
+        let cases: Vec<(Mutation, &str)> = vec![
+            (Box::new(|c| c.asn = 0), "asn"),
+            (
+                Box::new(|c| c.router_id = Ipv4Addr::UNSPECIFIED),
+                "router_id",
+            ),
+            (Box::new(|c| c.hold_time = 2), "hold_time"),
+            (
+                Box::new(|c| c.originate = vec!["10.0.0.0/33".into()]),
+                "originate[0]",
+            ),
+            (
+                Box::new(|c| c.originate = vec!["bogus".into()]),
+                "originate[0]",
+            ),
+            (
+                Box::new(|c| c.peers[0].hold_time = Some(1)),
+                "peers[0].hold_time",
+            ),
+            (
+                Box::new(|c| c.peers[0].remote_as = RemoteAsConfig::Number(0)),
+                "peers[0].remote_as",
+            ),
+            (
+                Box::new(|c| {
+                    let p = c.peers[0].clone();
+                    c.peers.push(p);
+                }),
+                "peers[1].address",
+            ),
+            (
+                Box::new(|c| {
+                    c.graceful_restart = Some(GracefulRestartSection { restart_time: 5000 })
+                }),
+                "graceful_restart.restart_time",
+            ),
+        ];
+        for (mutate, field) in cases {
+            let mut c = base();
+            mutate(&mut c);
+            let err = c.validate().unwrap_err();
+            assert_eq!(err.field, field, "{err}");
+        }
+    }
+}

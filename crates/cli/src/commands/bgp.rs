@@ -1,0 +1,113 @@
+//! `clos bgp`: the standalone speaker (route server, emulated switch, benchmarks).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Subcommand;
+use clos_bgp::config::SpeakerConfig;
+use clos_bgp::driver::{Speaker, SpeakerStatus, control};
+
+use crate::output::{self, OutputFormat};
+
+const DEFAULT_CONTROL: &str = "/run/clos/bgp.sock";
+
+#[derive(Debug, Subcommand)]
+pub enum BgpCommand {
+    /// Run the speaker in the foreground until interrupted.
+    Run {
+        /// Configuration file (YAML).
+        #[arg(short, long)]
+        config: PathBuf,
+        /// Control socket for `clos bgp status`.
+        #[arg(long, default_value = DEFAULT_CONTROL)]
+        control: PathBuf,
+    },
+    /// Check a configuration file and print it with every default filled in.
+    Validate {
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Show the sessions of a running speaker.
+    Status {
+        #[arg(long, default_value = DEFAULT_CONTROL)]
+        control: PathBuf,
+    },
+}
+
+pub fn run(cmd: BgpCommand, format: OutputFormat) -> anyhow::Result<()> {
+    match cmd {
+        BgpCommand::Validate { config } => {
+            let cfg = load(&config)?;
+            output::print(format, &cfg, |w| {
+                let yaml = serde_yaml_ng::to_string(&cfg).unwrap_or_default();
+                write!(w, "{yaml}")
+            })
+        }
+        BgpCommand::Run { config, control } => {
+            let spec = load(&config)?
+                .validate()
+                .with_context(|| format!("invalid configuration in {}", config.display()))?;
+            runtime()?.block_on(async move {
+                let handle = Speaker::spawn(spec).await?;
+                tracing::info!(listen = ?handle.local_addrs(), "speaker running");
+                let serve = tokio::spawn(control::serve(handle.clone(), control));
+                tokio::select! {
+                    r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
+                    r = serve => r.context("control socket task")??,
+                }
+                handle.shutdown().await?;
+                Ok(())
+            })
+        }
+        BgpCommand::Status { control } => {
+            let status = runtime()?
+                .block_on(control::status(&control))
+                .context("asking the speaker for its status (is `clos bgp run` running with this --control path?)")?;
+            output::print(format, &status, |w| table(w, &status))
+        }
+    }
+}
+
+fn load(path: &Path) -> anyhow::Result<SpeakerConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let cfg: SpeakerConfig =
+        serde_yaml_ng::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    cfg.validate()
+        .with_context(|| format!("invalid configuration in {}", path.display()))?;
+    Ok(cfg)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn table(w: &mut dyn Write, status: &SpeakerStatus) -> std::io::Result<()> {
+    writeln!(
+        w,
+        "{:<40} {:<12} {:>10} {:<16} {:>9}",
+        "PEER", "STATE", "AS", "ROUTER-ID", "RECEIVED"
+    )?;
+    for p in &status.peers {
+        let asn = p
+            .remote_as
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "-".into());
+        let id = p.router_id.clone().unwrap_or_else(|| "-".into());
+        writeln!(
+            w,
+            "{:<40} {:<12} {:>10} {:<16} {:>9}",
+            p.address.to_string(),
+            p.state,
+            asn,
+            id,
+            p.received
+        )?;
+    }
+    writeln!(w, "originated prefixes: {}", status.originated)
+}

@@ -1,0 +1,106 @@
+//! `clos bgp` as a user runs it: a config file, a foreground speaker in a namespace peering
+//! with real BIRD, and `clos bgp status` over the control socket.
+
+use std::net::IpAddr;
+use std::process::Command;
+use std::time::Duration;
+
+use clos_testkit::{BgpSpeaker, Daemon, NeighborSpec, Netns, SpeakerSpec, wait_until_with};
+
+const CLOS: &str = env!("CARGO_BIN_EXE_clos");
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+#[test]
+fn validate_rejects_unknown_fields_naming_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bgp.yaml");
+    std::fs::write(&cfg, "asn: 65001\nrouter_id: 10.0.0.1\nneighbours: []\n").unwrap();
+    let out = Command::new(CLOS)
+        .args(["bgp", "validate", "-c"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown field `neighbours`"), "{err}");
+    assert!(err.contains("peers"), "should list the valid fields: {err}");
+}
+
+#[test]
+fn run_and_status_against_bird() {
+    let left = Netns::new().unwrap();
+    let right = Netns::new().unwrap();
+    let link = left.link_to(&right).unwrap();
+    left.add_addr(&link.local, "10.0.0.1/30").unwrap();
+    right.add_addr(&link.remote, "10.0.0.2/30").unwrap();
+    let bird = BgpSpeaker::Bird
+        .start(
+            &right,
+            &SpeakerSpec::new(65002, "10.0.0.2".parse().unwrap())
+                .neighbor(NeighborSpec::new(ip("10.0.0.1"), 65001))
+                .network("198.51.100.0/24".parse().unwrap()),
+        )
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bgp.yaml");
+    let control = dir.path().join("bgp.sock");
+    std::fs::write(
+        &cfg,
+        "asn: 65001\nrouter_id: 10.0.0.1\noriginate: [192.0.2.0/24]\n\
+         peers:\n  - address: 10.0.0.2\n    remote_as: 65002\n",
+    )
+    .unwrap();
+    let mut cmd = left.command(CLOS);
+    cmd.args(["bgp", "run", "-c"])
+        .arg(&cfg)
+        .arg("--control")
+        .arg(&control);
+    let clos = Daemon::spawn("clos bgp", cmd, &dir.path().join("clos.log")).unwrap();
+
+    bird.wait_received(
+        ip("10.0.0.1"),
+        &["192.0.2.0/24".parse().unwrap()],
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let status = wait_until_with(
+        Duration::from_secs(60),
+        "clos bgp status to show the session with the prefix received",
+        &[bird.as_diagnose()],
+        || {
+            clos.check_running().map_err(clos_testkit::Retry::Fail)?;
+            let out = Command::new(CLOS)
+                .args(["bgp", "status", "-o", "json", "--control"])
+                .arg(&control)
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|_| format!("no status yet: {}", String::from_utf8_lossy(&out.stderr)))?;
+            let peer = &v["peers"][0];
+            if peer["state"] == "Established" && peer["received"] == 1 {
+                Ok(v)
+            } else {
+                Err(format!("{v}").into())
+            }
+        },
+    )
+    .unwrap();
+    assert_eq!(status["peers"][0]["remote_as"], 65002);
+
+    // The table form is for humans but must carry the same facts.
+    let out = Command::new(CLOS)
+        .args(["bgp", "status", "--control"])
+        .arg(&control)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("10.0.0.2") && table.contains("Established"),
+        "{table}"
+    );
+}
