@@ -31,7 +31,7 @@ impl Aggregator {
         if value.len() != width + 4 {
             return Err("length is not 6 (2-octet AS) or 8 (4-octet AS) as negotiated");
         }
-        let (asn, addr) = value.split_at(width);
+        let (asn, addr) = value.split_at_checked(width).ok_or("too short")?;
         let asn = asn.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b));
         let addr: [u8; 4] = addr.try_into().map_err(|_| "bad address")?;
         Ok(Self {
