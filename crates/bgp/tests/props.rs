@@ -403,9 +403,13 @@ fn exercise(data: &[u8]) {
             }
         }
         let _ = Update::decode(bytes.clone(), &ctx);
-        let raw = Bytes::new();
-        let _ = mp::parse_mp_reach(bytes.clone(), &raw, &ctx);
-        let _ = mp::parse_mp_unreach(bytes.clone(), &raw, &ctx);
+        let raw = RawAttribute {
+            flags: 0x80,
+            code: 14,
+            value: bytes.clone(),
+        };
+        let _ = mp::parse_mp_reach(&raw, &ctx);
+        let _ = mp::parse_mp_unreach(&raw, &ctx);
     }
     let _ = Open::parse(bytes.clone());
     let _ = Notification::parse(bytes.clone()).map(|n| n.shutdown_communication().map(str::len));

@@ -138,7 +138,7 @@ impl GracefulRestart {
             reason,
         };
         let word = c.u16().ok_or_else(|| bad("shorter than 2 octets"))?;
-        if c.remaining() % 4 != 0 {
+        if !c.remaining().is_multiple_of(4) {
             return Err(bad("family list is not a multiple of 4 octets"));
         }
         let mut families = Vec::with_capacity(c.remaining() / 4);
@@ -231,7 +231,7 @@ impl Capability {
                 _ => Err(bad("length is not 4")),
             },
             CapabilityCode::ExtendedNextHop => {
-                if len % 6 != 0 {
+                if !len.is_multiple_of(6) {
                     return Err(bad("length is not a multiple of 6"));
                 }
                 let mut entries = Vec::with_capacity(len / 6);

@@ -308,7 +308,7 @@ impl Decoder<'_> {
                 Some(a) => attrs.originator_id = Some(a),
             },
             AttrType::ClusterList => {
-                if len == 0 || len % 4 != 0 {
+                if len == 0 || !len.is_multiple_of(4) {
                     return self.malformed(code, bad_len(&raw));
                 }
                 attrs.cluster_list = raw.value.chunks_exact(4).filter_map(ipv4).collect();
@@ -333,20 +333,14 @@ impl Decoder<'_> {
                 Err(_) => return self.malformed(code, bad_len(&raw)),
                 Ok(v) => attrs.large_communities = v,
             },
-            AttrType::MpReachNlri => {
-                let data = raw.to_bytes();
-                match mp::parse_mp_reach(raw.value, &data, self.ctx)? {
-                    Ok(m) => self.update.mp_reach = Some(m),
-                    Err(e) => self.discarded.push(not_negotiated(code, e)),
-                }
-            }
-            AttrType::MpUnreachNlri => {
-                let data = raw.to_bytes();
-                match mp::parse_mp_unreach(raw.value, &data, self.ctx)? {
-                    Ok(m) => self.update.mp_unreach = Some(m),
-                    Err(e) => self.discarded.push(not_negotiated(code, e)),
-                }
-            }
+            AttrType::MpReachNlri => match mp::parse_mp_reach(&raw, self.ctx)? {
+                Ok(m) => self.update.mp_reach = Some(m),
+                Err(e) => self.discarded.push(not_negotiated(code, e)),
+            },
+            AttrType::MpUnreachNlri => match mp::parse_mp_unreach(&raw, self.ctx)? {
+                Ok(m) => self.update.mp_unreach = Some(m),
+                Err(e) => self.discarded.push(not_negotiated(code, e)),
+            },
             // `defined_flags` only knows the types above.
             _ => self.update.attrs.unknown.push(raw),
         }

@@ -56,11 +56,12 @@ pub fn reconcile(attrs: &mut PathAttributes) {
         }
     }
     let mut tail = as4_path.segments.into_iter();
-    if let (Some(last), Some(first)) = (merged.last_mut(), tail.as_slice().first()) {
-        if last.kind == SegmentType::AsSequence && first.kind == SegmentType::AsSequence {
-            last.asns.extend_from_slice(&first.asns);
-            tail.next();
-        }
+    if let (Some(last), Some(first)) = (merged.last_mut(), tail.as_slice().first())
+        && last.kind == SegmentType::AsSequence
+        && first.kind == SegmentType::AsSequence
+    {
+        last.asns.extend_from_slice(&first.asns);
+        tail.next();
     }
     merged.extend(tail);
     *as_path = AsPath { segments: merged };

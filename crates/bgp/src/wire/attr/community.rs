@@ -139,7 +139,7 @@ fn be32(c: &[u8]) -> u32 {
 
 /// Decodes a COMMUNITIES value.
 pub fn parse_communities(value: &[u8]) -> Result<Vec<Community>, &'static str> {
-    if value.is_empty() || value.len() % 4 != 0 {
+    if value.is_empty() || !value.len().is_multiple_of(4) {
         return Err("length is not a non-zero multiple of 4");
     }
     Ok(value.chunks_exact(4).map(|c| Community(be32(c))).collect())
@@ -147,7 +147,7 @@ pub fn parse_communities(value: &[u8]) -> Result<Vec<Community>, &'static str> {
 
 /// Decodes an EXTENDED_COMMUNITIES value.
 pub fn parse_ext_communities(value: &[u8]) -> Result<Vec<ExtCommunity>, &'static str> {
-    if value.is_empty() || value.len() % 8 != 0 {
+    if value.is_empty() || !value.len().is_multiple_of(8) {
         return Err("length is not a non-zero multiple of 8");
     }
     Ok(value
@@ -162,7 +162,7 @@ pub fn parse_ext_communities(value: &[u8]) -> Result<Vec<ExtCommunity>, &'static
 
 /// Decodes a LARGE_COMMUNITIES value.
 pub fn parse_large_communities(value: &[u8]) -> Result<Vec<LargeCommunity>, &'static str> {
-    if value.is_empty() || value.len() % 12 != 0 {
+    if value.is_empty() || !value.len().is_multiple_of(12) {
         return Err("length is not a non-zero multiple of 12");
     }
     Ok(value

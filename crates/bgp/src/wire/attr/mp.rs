@@ -29,10 +29,11 @@
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 
 use crate::error::Error;
 use crate::iana::{Afi, AttrType, Safi};
+use crate::wire::attr::RawAttribute;
 use crate::wire::buf::Cursor;
 use crate::wire::context::{DecodeContext, Family};
 use crate::wire::prefix::Nlri;
@@ -141,11 +142,12 @@ pub struct MpUnreach {
     pub withdrawn: Nlri,
 }
 
-fn malformed(code: AttrType, reason: &'static str, data: &Bytes) -> Error {
+/// The NOTIFICATION data (the whole attribute) is only built on this error path.
+fn malformed(code: AttrType, reason: &'static str, raw: &RawAttribute) -> Error {
     Error::MalformedAttribute {
         code,
         reason,
-        data: data.clone(),
+        data: raw.to_bytes(),
     }
 }
 
@@ -153,7 +155,7 @@ fn malformed(code: AttrType, reason: &'static str, data: &Bytes) -> Error {
 fn family(
     c: &mut Cursor,
     code: AttrType,
-    raw: &Bytes,
+    raw: &RawAttribute,
     ctx: &DecodeContext,
 ) -> Result<Result<Family, Error>, Error> {
     let (Some(afi), Some(safi)) = (c.u16(), c.u8()) else {
@@ -169,14 +171,13 @@ fn family(
     Ok(Ok(family))
 }
 
-/// Decodes an MP_REACH_NLRI value. `raw` is the whole attribute, for NOTIFICATION data.
+/// Decodes the value of an MP_REACH_NLRI attribute.
 pub fn parse_mp_reach(
-    value: Bytes,
-    raw: &Bytes,
+    raw: &RawAttribute,
     ctx: &DecodeContext,
 ) -> Result<Result<MpReach, Error>, Error> {
     let code = AttrType::MpReachNlri;
-    let mut c = Cursor::new(value);
+    let mut c = Cursor::new(raw.value.clone());
     let family = match family(&mut c, code, raw, ctx)? {
         Ok(f) => f,
         Err(unsupported) => return Ok(Err(unsupported)),
@@ -208,13 +209,12 @@ pub fn parse_mp_reach(
     Ok(Ok(MpReach { next_hop, nlri }))
 }
 
-/// Decodes an MP_UNREACH_NLRI value. `raw` is the whole attribute, for NOTIFICATION data.
+/// Decodes the value of an MP_UNREACH_NLRI attribute.
 pub fn parse_mp_unreach(
-    value: Bytes,
-    raw: &Bytes,
+    raw: &RawAttribute,
     ctx: &DecodeContext,
 ) -> Result<Result<MpUnreach, Error>, Error> {
-    let mut c = Cursor::new(value);
+    let mut c = Cursor::new(raw.value.clone());
     let family = match family(&mut c, AttrType::MpUnreachNlri, raw, ctx)? {
         Ok(f) => f,
         Err(unsupported) => return Ok(Err(unsupported)),
@@ -261,9 +261,26 @@ impl MpUnreach {
 mod tests {
     use super::*;
     use crate::wire::context::{Families, PeerKind};
+    use bytes::Bytes;
 
     fn ctx() -> DecodeContext {
         DecodeContext::modern(PeerKind::External)
+    }
+
+    fn reach(value: Bytes) -> RawAttribute {
+        RawAttribute {
+            flags: 0x80,
+            code: 14,
+            value,
+        }
+    }
+
+    fn unreach(value: Bytes) -> RawAttribute {
+        RawAttribute {
+            flags: 0x80,
+            code: 15,
+            value,
+        }
     }
 
     #[test]
@@ -276,7 +293,7 @@ mod tests {
             0x00, // reserved
             0x30, 0x20, 0x01, 0x0d, 0xb8, 0x00, 0x01, // 2001:db8:1::/48
         ];
-        let m = parse_mp_reach(Bytes::from_static(value), &Bytes::new(), &ctx())
+        let m = parse_mp_reach(&reach(Bytes::from_static(value)), &ctx())
             .unwrap()
             .unwrap();
         assert_eq!(
@@ -302,7 +319,7 @@ mod tests {
             0x00, // reserved
             0x18, 192, 0, 2, // 192.0.2.0/24
         ];
-        let m = parse_mp_reach(Bytes::from_static(value), &Bytes::new(), &ctx())
+        let m = parse_mp_reach(&reach(Bytes::from_static(value)), &ctx())
             .unwrap()
             .unwrap();
         assert_eq!(m.nlri.afi(), Afi::Ipv4);
@@ -314,19 +331,19 @@ mod tests {
             extended_next_hop: Families::NONE,
             ..ctx()
         };
-        assert!(parse_mp_reach(Bytes::from_static(value), &Bytes::new(), &no_enh).is_err());
+        assert!(parse_mp_reach(&reach(Bytes::from_static(value)), &no_enh).is_err());
     }
 
     #[test]
     fn unsupported_family_is_reported_not_fatal() {
         let value: &[u8] = &[0x00, 0x19, 0x46, 0x00, 0x00]; // L2VPN EVPN
-        let r = parse_mp_reach(Bytes::from_static(value), &Bytes::new(), &ctx()).unwrap();
+        let r = parse_mp_reach(&reach(Bytes::from_static(value)), &ctx()).unwrap();
         assert!(matches!(r, Err(Error::UnsupportedFamily { .. })));
         let v6_off = DecodeContext {
             families: Families::IPV4_UNICAST,
             ..ctx()
         };
-        let r = parse_mp_unreach(Bytes::from_static(&[0, 2, 1]), &Bytes::new(), &v6_off).unwrap();
+        let r = parse_mp_unreach(&unreach(Bytes::from_static(&[0, 2, 1])), &v6_off).unwrap();
         assert!(r.is_err());
     }
 
@@ -341,19 +358,17 @@ mod tests {
             &[0x00, 0x01, 0x01, 0x04, 10, 0, 0, 1, 0, 0x21, 1, 2, 3, 4, 5], // /33
             &[0x00, 0x01, 0x01, 0x04, 10, 0, 0, 1, 0, 0x18, 1], // NLRI overrun
         ] {
-            let r = parse_mp_reach(Bytes::copy_from_slice(bad), &Bytes::new(), &ctx());
+            let r = parse_mp_reach(&reach(Bytes::copy_from_slice(bad)), &ctx());
             assert!(r.is_err(), "{bad:?}");
         }
-        assert!(parse_mp_unreach(Bytes::from_static(&[0, 2]), &Bytes::new(), &ctx()).is_err());
-        assert!(
-            parse_mp_unreach(Bytes::from_static(&[0, 2, 1, 0x81]), &Bytes::new(), &ctx()).is_err()
-        );
+        assert!(parse_mp_unreach(&unreach(Bytes::from_static(&[0, 2])), &ctx()).is_err());
+        assert!(parse_mp_unreach(&unreach(Bytes::from_static(&[0, 2, 1, 0x81])), &ctx()).is_err());
     }
 
     #[test]
     fn mp_unreach_both_ways() {
         let value: &[u8] = &[0x00, 0x02, 0x01, 0x40, 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0]; // 2001:db8::/64
-        let m = parse_mp_unreach(Bytes::from_static(value), &Bytes::new(), &ctx())
+        let m = parse_mp_unreach(&unreach(Bytes::from_static(value)), &ctx())
             .unwrap()
             .unwrap();
         let mut out = BytesMut::new();
