@@ -157,6 +157,12 @@ pub enum Error {
     /// Prefixes of more than one address family in one NLRI list.
     #[error("prefix {prefix} is not {afi:?}")]
     MixedFamilies { afi: Afi, prefix: String },
+
+    // ----- routing policy configuration -----
+    /// A routing policy that does not parse or validate. `field` is the path of the bad value
+    /// (e.g. `prefix_lists.tenants[2].le`); `problem` says what is wrong and what to write.
+    #[error("policy config {field}: {problem}")]
+    InvalidPolicy { field: String, problem: String },
 }
 
 impl Error {
@@ -239,7 +245,8 @@ impl Error {
             | Self::InvalidPrefixLength { .. }
             | Self::PrefixSyntax { .. }
             | Self::NextHopMismatch { .. }
-            | Self::MixedFamilies { .. } => return None,
+            | Self::MixedFamilies { .. }
+            | Self::InvalidPolicy { .. } => return None,
         };
         Some(n)
     }

@@ -13,6 +13,7 @@ pub mod config;
 pub mod driver;
 pub mod error;
 pub mod iana;
+pub mod policy;
 pub mod session;
 pub mod wire;
 
