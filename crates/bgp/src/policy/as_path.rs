@@ -20,7 +20,8 @@
 //! The path is seen as a sequence of elements: each AS of an AS_SEQUENCE is one element, an
 //! AS_SET is one element that an atom matches if it matches a member, and confederation
 //! segments are skipped. A route without AS_PATH is matched as the empty path. Matching
-//! simulates the pattern as an NFA: O(pattern length x path length), no backtracking.
+//! simulates the pattern as an NFA in one `u64` of states: O(pattern length x path length),
+//! no backtracking, no allocation; a pattern has at most 63 atoms (`X+` counts 2).
 //!
 //! Contract: an empty list matches no path; an entry must have at least one condition.
 
@@ -161,6 +162,12 @@ impl FromStr for AsPathPattern {
                 None => atoms.extend([(atom, Rep::One), (atom, Rep::Star)]),
             }
         }
+        if atoms.len() > Self::MAX_ATOMS {
+            return Err(pattern_error(
+                input,
+                format!("the pattern is too long: at most {} atoms", Self::MAX_ATOMS),
+            ));
+        }
         Ok(Self {
             text: input.trim().to_owned(),
             anchored_start,
@@ -191,47 +198,49 @@ impl fmt::Display for AsPathPattern {
 }
 
 impl AsPathPattern {
+    /// Most atoms in a pattern (`X+` counts 2): the NFA states fit in one `u64`, so matching
+    /// never allocates.
+    pub const MAX_ATOMS: usize = 63;
+
     /// Adds the states reachable by skipping `*` and `?` atoms; skips only go forward, so one
     /// pass in order suffices.
-    fn close(&self, states: &mut [bool]) {
+    fn close(&self, mut states: u64) -> u64 {
         for (i, (_, rep)) in self.atoms.iter().enumerate() {
-            if states.get(i).copied().unwrap_or(false)
-                && *rep != Rep::One
-                && let Some(s) = states.get_mut(i + 1)
-            {
-                *s = true;
+            if states & (1 << i) != 0 && *rep != Rep::One {
+                states |= 1 << (i + 1);
             }
         }
+        states
     }
 
     /// Whether the pattern matches `path`.
     pub fn matches(&self, path: &AsPath) -> bool {
-        let n = self.atoms.len();
-        let mut cur = vec![false; n + 1];
-        let mut next = vec![false; n + 1];
-        cur[0] = true;
-        self.close(&mut cur);
-        if !self.anchored_end && cur[n] {
+        // Bit i: atoms before i have matched; bit n: the whole pattern has.
+        let done = 1u64 << self.atoms.len();
+        let mut cur = self.close(1);
+        if !self.anchored_end && cur & done != 0 {
             return true;
         }
         for e in elements(path) {
-            next.iter_mut().for_each(|s| *s = false);
+            let mut next = 0u64;
             for (i, &(atom, rep)) in self.atoms.iter().enumerate() {
-                if cur[i] && atom.matches(e) {
-                    let to = if rep == Rep::Star { i } else { i + 1 };
-                    next[to] = true;
+                if cur & (1 << i) != 0 && atom.matches(e) {
+                    next |= if rep == Rep::Star {
+                        1 << i
+                    } else {
+                        1 << (i + 1)
+                    };
                 }
             }
             if !self.anchored_start {
-                next[0] = true;
+                next |= 1;
             }
-            self.close(&mut next);
-            if !self.anchored_end && next[n] {
+            cur = self.close(next);
+            if !self.anchored_end && cur & done != 0 {
                 return true;
             }
-            std::mem::swap(&mut cur, &mut next);
         }
-        cur[n]
+        cur & done != 0
     }
 }
 
@@ -417,6 +426,56 @@ mod tests {
         ] {
             let e = bad.parse::<AsPathPattern>().unwrap_err();
             assert!(e.to_string().contains("AS-path pattern"), "{bad}: {e}");
+        }
+        let longest = "1 ".repeat(AsPathPattern::MAX_ATOMS);
+        assert!(pat(&longest).matches(&seq(&[1; AsPathPattern::MAX_ATOMS])));
+        assert!(format!("{longest} 1").parse::<AsPathPattern>().is_err());
+        assert!(
+            "1+ ".repeat(32).parse::<AsPathPattern>().is_err(),
+            "X+ counts 2"
+        );
+    }
+
+    /// Backtracking reference: does `atoms` match exactly `path[..]`?
+    fn reference(atoms: &[(Atom, Rep)], path: &[u32]) -> bool {
+        let Some((&(atom, rep), rest)) = atoms.split_first() else {
+            return path.is_empty();
+        };
+        let first = path.first().is_some_and(|&a| atom.matches_as(a));
+        match rep {
+            Rep::One => first && reference(rest, &path[1..]),
+            Rep::Opt => reference(rest, path) || (first && reference(rest, &path[1..])),
+            Rep::Star => reference(rest, path) || (first && reference(atoms, &path[1..])),
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn nfa_agrees_with_backtracking(
+            tokens in proptest::collection::vec((0u8..4, 0u8..4), 0..6),
+            start in proptest::bool::ANY, end in proptest::bool::ANY,
+            path in proptest::collection::vec(1u32..4, 0..8),
+        ) {
+            let body: Vec<String> = tokens
+                .iter()
+                .map(|&(a, r)| {
+                    let a = match a { 0 => ".".to_owned(), 1 => "1-2".to_owned(), n => n.to_string() };
+                    a + ["", "*", "+", "?"][usize::from(r)]
+                })
+                .collect();
+            let text = format!("{}{}{}", if start { "^" } else { "" }, body.join(" "),
+                if end { "$" } else { "" });
+            let Ok(p) = text.parse::<AsPathPattern>() else {
+                // Only the empty pattern is refused.
+                proptest::prop_assert!(text.trim().is_empty());
+                return Ok(());
+            };
+            let starts: Vec<usize> = if start { vec![0] } else { (0..=path.len()).collect() };
+            let want = starts.iter().any(|&s| {
+                let ends: Vec<usize> = if end { vec![path.len()] } else { (s..=path.len()).collect() };
+                ends.iter().any(|&e| reference(&p.atoms, &path[s..e]))
+            });
+            proptest::prop_assert_eq!(p.matches(&seq(&path)), want, "{} on {:?}", text, path);
         }
     }
 

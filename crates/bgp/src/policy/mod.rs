@@ -20,8 +20,9 @@
 //!   (`reject` unless written).
 //!
 //! How the speaker runs them, per route:
-//! - import: [`defaults::effective`] (RFC 8212) → [`wellknown::graceful_shutdown_import`] →
-//!   the import policy;
+//! - import: [`defaults::effective`] (RFC 8212) → the import policy →
+//!   [`wellknown::graceful_shutdown_import`] (after the policy, as FRR does, so that a policy
+//!   setting LOCAL_PREF cannot undo a peer's graceful shutdown);
 //! - export: [`wellknown::export_allowed`] → [`defaults::effective`] → the export policy →
 //!   [`transform::ebgp_export`] or [`transform::ibgp_export`]. The policy sees the path before
 //!   our AS is prepended, as in FRR and BIRD.
