@@ -452,6 +452,14 @@ impl Session {
         let Some(i) = self.index(id) else { return };
         self.conns[i].state = State::Established;
         self.established_at = Some(now);
+        // The Restart State bit announces one restart (RFC 4724 section 4.1): a later
+        // reconnect is an ordinary one, so later OPENs go without it.
+        if let Some(gr) = &mut self.config.graceful_restart
+            && gr.restarting
+        {
+            gr.restarting = false;
+            self.local_open = self.config.open();
+        }
         if let Some(n) = self.conns[i].negotiated.clone() {
             tracing::info!(peer_as = n.peer_as, peer_id = %n.peer_id, "session Established");
             self.outputs.push_back(Output::Established(Box::new(n)));

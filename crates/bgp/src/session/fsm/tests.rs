@@ -497,3 +497,45 @@ fn passive_never_connects_and_unreachable_peer_is_retried() {
     net.advance(Duration::from_secs(5));
     assert_eq!(net.a.state(), State::Established);
 }
+
+#[test]
+fn restart_state_bit_is_sent_once() {
+    let mut a = config(65001, [10, 0, 0, 1], RemoteAs::External);
+    if let Some(gr) = &mut a.graceful_restart {
+        gr.restarting = true;
+    }
+    let mut net = Net::new(a, config(65002, [10, 0, 0, 2], RemoteAs::External));
+    net.start();
+    let gr = net
+        .b
+        .negotiated()
+        .unwrap()
+        .peer_graceful_restart
+        .clone()
+        .unwrap();
+    assert!(
+        gr.restart_state(),
+        "first OPEN after a restart carries the R bit"
+    );
+    assert!(gr.families.iter().all(|f| f.forwarding_state()));
+    // The session drops and comes back: the new OPEN no longer claims a restart.
+    net.input(
+        'b',
+        Input::Reset {
+            notification: Notification::new(NotificationCode::Cease(
+                CeaseSubcode::AdministrativeReset,
+            )),
+            idle_hold: None,
+        },
+    );
+    net.advance(Duration::from_secs(10));
+    assert_eq!(net.a.state(), State::Established);
+    let gr = net
+        .b
+        .negotiated()
+        .unwrap()
+        .peer_graceful_restart
+        .clone()
+        .unwrap();
+    assert!(!gr.restart_state());
+}
