@@ -14,6 +14,7 @@ pub mod driver;
 pub mod error;
 pub mod iana;
 pub mod policy;
+pub mod rib;
 pub mod session;
 pub mod wire;
 

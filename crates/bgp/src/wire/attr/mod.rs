@@ -134,7 +134,7 @@ impl RawAttribute {
 /// [`crate::wire::update::Update`] holds next to the NLRI.
 ///
 /// Empty lists mean "absent": an empty COMMUNITIES (or similar) attribute is malformed.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct PathAttributes {
     pub origin: Option<Origin>,
     pub as_path: Option<AsPath>,
