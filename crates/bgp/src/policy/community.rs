@@ -238,10 +238,60 @@ impl Pattern<LargeCommunity> for LargeCommunityPattern {
 /// A community list: `{ any: [...] }` matches a route carrying at least one member,
 /// `{ all: [...] }` one carrying every member. Empty lists match nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[serde(
+    try_from = "MemberListDef<P>",
+    into = "MemberListDef<P>",
+    bound(
+        serialize = "P: Serialize + Clone",
+        deserialize = "P: Deserialize<'de>"
+    )
+)]
 pub enum MemberList<P> {
     Any(Vec<P>),
     All(Vec<P>),
+}
+
+/// The written form of a [`MemberList`]: a map with exactly one key. (YAML libraries write
+/// externally tagged enums as `!tags`, which nobody types by hand.)
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberListDef<P> {
+    #[serde(default = "Option::default", skip_serializing_if = "Option::is_none")]
+    any: Option<Vec<P>>,
+    #[serde(default = "Option::default", skip_serializing_if = "Option::is_none")]
+    all: Option<Vec<P>>,
+}
+
+impl<P> TryFrom<MemberListDef<P>> for MemberList<P> {
+    type Error = Error;
+
+    fn try_from(d: MemberListDef<P>) -> Result<Self, Error> {
+        match (d.any, d.all) {
+            (Some(m), None) => Ok(Self::Any(m)),
+            (None, Some(m)) => Ok(Self::All(m)),
+            _ => Err(Error::InvalidPolicy {
+                field: "community list".to_owned(),
+                problem: "write exactly one of `any: [...]` (a route carrying one member) or \
+                          `all: [...]` (a route carrying every member)"
+                    .to_owned(),
+            }),
+        }
+    }
+}
+
+impl<P> From<MemberList<P>> for MemberListDef<P> {
+    fn from(l: MemberList<P>) -> Self {
+        match l {
+            MemberList::Any(m) => Self {
+                any: Some(m),
+                all: None,
+            },
+            MemberList::All(m) => Self {
+                any: None,
+                all: Some(m),
+            },
+        }
+    }
 }
 
 /// A list of standard community patterns.

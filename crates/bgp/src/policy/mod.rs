@@ -39,7 +39,7 @@
 //! as_path_lists:
 //!   from-tor:
 //!     - { action: deny, length: { ge: 10 } }
-//!     - { action: permit, pattern: "^65000 .*" }
+//!     - { action: permit, pattern: "^65001 .*" }
 //! community_lists:
 //!   blackhole: { any: [blackhole, "65000:666"] }
 //! large_community_lists:
@@ -62,7 +62,7 @@
 //!       - match: { community: blackhole }
 //!         then: reject
 //!       - match: { as_path: from-tor, family: ipv4 }
-//!         set: { local_pref: 200, remove_communities: ["65000:*"] }
+//!         set: { local_pref: 200, remove_communities: ["65001:*"] }
 //!         then: accept
 //!       - match: any
 //!         set: { weight: 10 }

@@ -98,6 +98,41 @@ fn example_config_compiles_and_round_trips() {
     assert_eq!(back, c);
 }
 
+/// The YAML example of the module docs, as an operator would write it.
+fn doc_example_yaml() -> String {
+    let docs = include_str!("mod.rs");
+    let start = docs
+        .find("//! ```yaml\n")
+        .expect("the docs have a YAML example");
+    docs[start..]
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.starts_with("//! ```"))
+        .map(|l| {
+            l.strip_prefix("//!")
+                .unwrap_or(l)
+                .strip_prefix(' ')
+                .unwrap_or("")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn doc_yaml_example_is_the_json_example() {
+    let yaml: PolicyConfig = serde_yaml_ng::from_str(&doc_example_yaml()).unwrap();
+    yaml.compile().unwrap();
+    let mut json = config(EXAMPLE);
+    // The JSON example adds lists for other tests.
+    json.prefix_lists.remove("empty");
+    json.community_lists.remove("none");
+    assert_eq!(yaml, json);
+    let e =
+        serde_yaml_ng::from_str::<PolicyConfig>("policies: { p: { terms: [], default: maybe } }")
+            .unwrap_err();
+    assert!(e.to_string().contains("unknown variant `maybe`"), "{e}");
+}
+
 #[test]
 fn example_policies_behave() {
     let set = compile(EXAMPLE);
@@ -387,7 +422,9 @@ fn deserialize_rejects_unknown_and_malformed() {
             "unknown variant `allow`"),
         (r#"{ "prefix_lists": { "a": [ { "action": "permit", "prefix": "10.0.0.0" } ] } }"#,
             "invalid IP address syntax"),
-        (r#"{ "community_lists": { "a": { "some": [] } } }"#, "unknown variant `some`"),
+        (r#"{ "community_lists": { "a": { "some": [] } } }"#, "unknown field `some`"),
+        (r#"{ "community_lists": { "a": {} } }"#, "exactly one of `any: [...]`"),
+        (r#"{ "community_lists": { "a": { "any": [], "all": [] } } }"#, "exactly one of"),
         (r#"{ "community_lists": { "a": { "any": ["65000:x"] } } }"#, "ASN:VALUE"),
         (r#"{ "as_path_lists": { "a": [ { "action": "permit", "pattern": "^a$" } ] } }"#,
             "AS-path pattern"),
