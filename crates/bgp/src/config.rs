@@ -212,7 +212,7 @@ impl SpeakerConfig {
                         ..GracefulRestartConfig::default()
                     });
             peers.push(PeerSpec {
-                address: p.address,
+                address: p.address.into(),
                 port: p.port,
                 local_address: p.local_address,
                 session,

@@ -49,7 +49,7 @@ fn clos_spec() -> SpeakerSpec {
     SpeakerSpec {
         listen: vec![SocketAddr::new(ip("10.0.0.1"), 179)],
         peers: vec![PeerSpec {
-            address: ip("10.0.0.2"),
+            address: ip("10.0.0.2").into(),
             port: 179,
             local_address: Some(ip("10.0.0.1")),
             session: SessionConfig::new(65001, "10.0.0.1".parse().unwrap(), RemoteAs::Exact(65002)),

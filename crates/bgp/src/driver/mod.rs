@@ -5,15 +5,21 @@
 //! - [`Speaker::spawn`] binds the listeners before returning, so a bind error (port in use, no
 //!   such address) is reported to the caller, not logged later.
 //! - Connections from addresses that are not configured peers are closed at once.
+//! - An unnumbered peer ([`PeerAddress::Interface`]) starts once its link-local address is
+//!   known: learned from its Router Advertisements (see `unnumbered`), or from an inbound
+//!   connection from a link-local address on that interface (matched by the scope id). When the
+//!   learned address changes, the session is reset and reconnects to the new one. `spawn` opens
+//!   the interfaces' sockets too, so a missing interface is reported to the caller.
 //! - Reads and writes happen in per-connection tasks; the event loop never awaits a socket.
 
 mod conn;
 pub mod control;
 mod routes;
+pub mod unnumbered;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::time::Instant;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::net::TcpListener;
@@ -22,16 +28,44 @@ use tokio::sync::{mpsc, oneshot};
 use self::conn::ConnHandle;
 use self::routes::Routes;
 pub use self::routes::{PeerStatus, SpeakerStatus};
+use crate::iana::CeaseSubcode;
 use crate::session::{ConnId, Direction, Input, Output, Session, SessionConfig, State};
-use crate::wire::Prefix;
+use crate::wire::{Notification, NotificationCode, Prefix};
+
+/// Where a neighbour is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PeerAddress {
+    /// A numbered neighbour at this address.
+    Ip(IpAddr),
+    /// An unnumbered neighbour (FRR's `neighbor IFNAME interface`): whoever sends Router
+    /// Advertisements on this interface, reached at its IPv6 link-local address. Offer the
+    /// extended next hop (the default) so IPv4 routes can use IPv6 next hops.
+    Interface(String),
+}
+
+impl From<IpAddr> for PeerAddress {
+    fn from(ip: IpAddr) -> Self {
+        PeerAddress::Ip(ip)
+    }
+}
+
+impl std::fmt::Display for PeerAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PeerAddress::Ip(ip) => write!(f, "{ip}"),
+            PeerAddress::Interface(name) => write!(f, "interface {name}"),
+        }
+    }
+}
 
 /// One configured neighbour.
 #[derive(Debug, Clone)]
 pub struct PeerSpec {
-    pub address: IpAddr,
+    pub address: PeerAddress,
     /// The neighbour's BGP port.
     pub port: u16,
-    /// Source address for outbound connections.
+    /// Source address for outbound connections to a numbered neighbour (an unnumbered one is
+    /// always reached from our link-local address on its interface).
     pub local_address: Option<IpAddr>,
     pub session: SessionConfig,
 }
@@ -64,6 +98,15 @@ pub enum DriverError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "cannot peer unnumbered on interface {interface} (does it exist, is it configured for \
+         one peer only, and do we run as root or with CAP_NET_RAW?)"
+    )]
+    Interface {
+        interface: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 pub(crate) enum Event {
@@ -73,7 +116,14 @@ pub(crate) enum Event {
     },
     Connected {
         peer: usize,
+        /// Where the attempt went: an unnumbered peer's address may have changed since.
+        remote: SocketAddr,
         result: std::io::Result<tokio::net::TcpStream>,
+    },
+    /// The link-local address of unnumbered peer `peer`, learned or changed.
+    Neighbor {
+        peer: usize,
+        address: Ipv6Addr,
     },
     Read {
         peer: usize,
@@ -142,12 +192,42 @@ impl SpeakerHandle {
 struct Peer {
     spec: PeerSpec,
     session: Session,
+    /// The interface of an unnumbered peer.
+    ifindex: Option<u32>,
+    /// An unnumbered peer's link-local address, once known.
+    neighbor: Option<Ipv6Addr>,
+    /// Whether the session has been given `Input::Start`.
+    started: bool,
+    /// Where the latest outbound attempt went.
+    attempt: Option<SocketAddr>,
+}
+
+impl Peer {
+    /// Where to connect: `None` for an unnumbered peer whose address is not known yet.
+    fn target(&self) -> Option<SocketAddr> {
+        match &self.spec.address {
+            PeerAddress::Ip(ip) => Some(SocketAddr::new(*ip, self.spec.port)),
+            PeerAddress::Interface(_) => {
+                let (ip, ifindex) = (self.neighbor?, self.ifindex?);
+                Some(SocketAddrV6::new(ip, self.spec.port, 0, ifindex).into())
+            }
+        }
+    }
+
+    /// The address shown in status output; `::` for an unnumbered peer not yet found.
+    fn status_address(&self) -> IpAddr {
+        match &self.spec.address {
+            PeerAddress::Ip(ip) => *ip,
+            PeerAddress::Interface(_) => IpAddr::V6(self.neighbor.unwrap_or(Ipv6Addr::UNSPECIFIED)),
+        }
+    }
 }
 
 /// The speaker's event loop state.
 pub struct Speaker {
     peers: Vec<Peer>,
     by_address: HashMap<IpAddr, usize>,
+    by_ifindex: HashMap<u32, usize>,
     conns: HashMap<ConnId, ConnHandle>,
     next_conn: ConnId,
     routes: Routes,
@@ -166,6 +246,27 @@ impl Speaker {
     /// Binds the listeners, starts every session and returns a handle.
     pub async fn spawn(spec: SpeakerSpec) -> Result<SpeakerHandle, DriverError> {
         let (tx, rx) = mpsc::unbounded_channel();
+        // Interfaces first: a failure here leaves no listener task behind.
+        let mut interfaces = Vec::new();
+        let mut by_ifindex = HashMap::new();
+        for (i, p) in spec.peers.iter().enumerate() {
+            let PeerAddress::Interface(name) = &p.address else {
+                continue;
+            };
+            let error = |source| DriverError::Interface {
+                interface: name.clone(),
+                source,
+            };
+            let nd = unnumbered::open(name).map_err(error)?;
+            if by_ifindex.insert(nd.ifindex(), i).is_some() {
+                let twice = std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "the interface is configured for two peers",
+                );
+                return Err(error(twice));
+            }
+            interfaces.push((i, nd));
+        }
         let mut local_addrs = Vec::new();
         for addr in &spec.listen {
             let listener = TcpListener::bind(addr)
@@ -189,7 +290,10 @@ impl Speaker {
                 .peers
                 .iter()
                 .enumerate()
-                .map(|(i, p)| (p.address, i))
+                .filter_map(|(i, p)| match p.address {
+                    PeerAddress::Ip(ip) => Some((ip, i)),
+                    PeerAddress::Interface(_) => None,
+                })
                 .collect(),
             peers: spec
                 .peers
@@ -197,18 +301,29 @@ impl Speaker {
                 .map(|spec| Peer {
                     session: Session::new(spec.session.clone()),
                     spec,
+                    ifindex: None,
+                    neighbor: None,
+                    started: false,
+                    attempt: None,
                 })
                 .collect(),
+            by_ifindex,
             conns: HashMap::new(),
             next_conn: 1,
             routes: Routes::new(),
             events: tx.clone(),
         };
         speaker.routes.originate(&spec.originate);
+        for (i, nd) in interfaces {
+            speaker.peers[i].ifindex = Some(nd.ifindex());
+            tokio::spawn(nd.run(i, tx.clone()));
+        }
         let now = Instant::now();
         for i in 0..speaker.peers.len() {
-            speaker.peers[i].session.handle(Input::Start, now);
-            speaker.drain(i);
+            // Unnumbered peers start once their neighbour is found.
+            if matches!(speaker.peers[i].spec.address, PeerAddress::Ip(_)) {
+                speaker.start(i, now);
+            }
         }
         tokio::spawn(speaker.run(rx));
         Ok(SpeakerHandle { tx, local_addrs })
@@ -260,7 +375,7 @@ impl Speaker {
         let now = Instant::now();
         match event {
             Event::Accepted { stream, remote } => {
-                let Some(&peer) = self.by_address.get(&canonical(remote.ip())) else {
+                let Some(peer) = self.peer_for(remote, now) else {
                     tracing::info!(%remote, "closing a connection from an unknown address");
                     return;
                 };
@@ -272,7 +387,25 @@ impl Speaker {
                 self.peers[peer].session.handle(input, now);
                 self.drain(peer);
             }
-            Event::Connected { peer, result } => {
+            Event::Connected {
+                peer,
+                remote,
+                result,
+            } => {
+                let latest = self.peers[peer].attempt == Some(remote);
+                if latest {
+                    self.peers[peer].attempt = None;
+                }
+                if self.peers[peer].target() != Some(remote) {
+                    // The neighbour moved while we connected. The session still counts this
+                    // attempt as running unless a reset (and maybe a newer attempt) followed.
+                    tracing::debug!(%remote, "dropping a connection to a former neighbour address");
+                    if latest {
+                        self.peers[peer].session.handle(Input::ConnectFailed, now);
+                        self.drain(peer);
+                    }
+                    return;
+                }
                 let input = match result {
                     Ok(stream) => {
                         let conn = self.add_conn(stream, peer);
@@ -289,6 +422,7 @@ impl Speaker {
                 self.peers[peer].session.handle(input, now);
                 self.drain(peer);
             }
+            Event::Neighbor { peer, address } => self.neighbor(peer, address, now),
             Event::Read { peer, conn, data } => {
                 self.peers[peer]
                     .session
@@ -312,7 +446,7 @@ impl Speaker {
                 let peers = self.peers.iter().enumerate().map(|(i, p)| {
                     self.routes.peer_status(
                         i,
-                        p.spec.address,
+                        p.status_address(),
                         p.session.state(),
                         p.session.negotiated(),
                     )
@@ -324,6 +458,70 @@ impl Speaker {
             }
             Event::Command(Command::Shutdown(_)) => {}
         }
+    }
+
+    fn start(&mut self, i: usize, now: Instant) {
+        self.peers[i].started = true;
+        self.peers[i].session.handle(Input::Start, now);
+        self.drain(i);
+    }
+
+    /// The peer an inbound connection from `remote` belongs to. A link-local address belongs to
+    /// the unnumbered peer on the interface of its scope id. It becomes the neighbour's address
+    /// when none is known yet, or when the session has no connection past TCP (the neighbour
+    /// moved and is the first to reconnect); while a session is being opened or is up, a
+    /// connection from another address is refused.
+    fn peer_for(&mut self, remote: SocketAddr, now: Instant) -> Option<usize> {
+        if let SocketAddr::V6(v6) = remote
+            && v6.ip().is_unicast_link_local()
+            && let Some(&i) = self.by_ifindex.get(&v6.scope_id())
+        {
+            let peer = &mut self.peers[i];
+            let address = *v6.ip();
+            match peer.neighbor {
+                Some(known) if known == address => {}
+                Some(known) if peer.session.state() >= State::OpenSent => {
+                    tracing::info!(peer = %peer.spec.address, %remote, %known,
+                        "refusing a connection from another address than the neighbour's");
+                    return None;
+                }
+                old => {
+                    tracing::info!(peer = %peer.spec.address, ?old, %address,
+                        "neighbour address learned from its connection");
+                    // An attempt in flight to the old address is dropped when it completes.
+                    peer.neighbor = Some(address);
+                    if !peer.started {
+                        self.start(i, now);
+                    }
+                }
+            }
+            return Some(i);
+        }
+        self.by_address.get(&canonical(remote.ip())).copied()
+    }
+
+    /// An unnumbered peer's address was learned or changed: start the session, or move it to
+    /// the new address.
+    fn neighbor(&mut self, i: usize, address: Ipv6Addr, now: Instant) {
+        let peer = &mut self.peers[i];
+        if peer.neighbor == Some(address) {
+            return;
+        }
+        let old = peer.neighbor.replace(address);
+        if !peer.started {
+            return self.start(i, now);
+        }
+        // The reset forgets the attempt in flight; its result is dropped when it comes.
+        peer.attempt = None;
+        tracing::info!(peer = %peer.spec.address, ?old, %address, "neighbour address changed");
+        let reset = Input::Reset {
+            notification: Notification::new(NotificationCode::Cease(
+                CeaseSubcode::OtherConfigurationChange,
+            )),
+            idle_hold: Some(Duration::ZERO),
+        };
+        peer.session.handle(reset, now);
+        self.drain(i);
     }
 
     fn add_conn(&mut self, stream: tokio::net::TcpStream, peer: usize) -> ConnId {
@@ -339,14 +537,28 @@ impl Speaker {
         while let Some(output) = self.peers[i].session.poll_output() {
             match output {
                 Output::Connect => {
+                    let Some(remote) = self.peers[i].target() else {
+                        // Not reached: unnumbered sessions start once the address is known.
+                        self.peers[i]
+                            .session
+                            .handle(Input::ConnectFailed, Instant::now());
+                        continue;
+                    };
+                    self.peers[i].attempt = Some(remote);
                     let spec = &self.peers[i].spec;
-                    let remote = SocketAddr::new(spec.address, spec.port);
-                    let local = spec.local_address.map(|a| SocketAddr::new(a, 0));
+                    let local = match spec.address {
+                        PeerAddress::Ip(_) => spec.local_address.map(|a| SocketAddr::new(a, 0)),
+                        PeerAddress::Interface(_) => None,
+                    };
                     let timeout = spec.session.connect_retry;
                     let tx = self.events.clone();
                     tokio::spawn(async move {
                         let result = conn::connect(remote, local, timeout).await;
-                        let _ = tx.send(Event::Connected { peer: i, result });
+                        let _ = tx.send(Event::Connected {
+                            peer: i,
+                            remote,
+                            result,
+                        });
                     });
                 }
                 Output::Send { conn, data } => {
