@@ -21,7 +21,7 @@
 //!   contains the peer's local AS are loops: counted and dropped, withdrawing an earlier route
 //!   of the peer for the prefix, as does an import policy rejection.
 //! - **Selection** follows RFC 4271 9.1.2.2 and depends only on the set of paths, never on the
-//!   order they arrived in; see [`select`](self) for the steps and the multipath rule.
+//!   order they arrived in; [`RibConfig`] lists the steps and the multipath rule.
 //! - **Changes.** Selection is deferred: updates only queue the prefixes they touched.
 //!   [`Rib::drain_changes`] selects each queued prefix once and returns a [`Change`] for those
 //!   whose best path or multipath set differs from what the previous drain reported, so any
@@ -39,6 +39,7 @@
 mod attrs;
 mod hash;
 mod import;
+mod nexthop;
 mod peer;
 mod select;
 mod table;
@@ -54,11 +55,13 @@ use crate::wire::{
 
 pub use attrs::{DEFAULT_LOCAL_PREF, RouteAttrs};
 pub use import::{AcceptAll, Import, Verdict};
+pub use nexthop::{NextHopEntry, NextHopSet};
 pub use peer::{PeerCounters, PeerId, PeerInfo};
 pub use select::RibConfig;
 
 use attrs::Interner;
 use hash::Seeded;
+use nexthop::NextHopSets;
 use peer::Peers;
 use select::Selector;
 use table::{Dest, Key, Path, Slot, Table, Upsert, Visit, path_at, paths};
@@ -72,23 +75,16 @@ pub struct Route {
     pub stale: bool,
 }
 
-/// A next hop of a multipath set and the peer it came from (which tells the driver the
-/// interface of a link-local next hop).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct NextHopEntry {
-    pub peer: PeerId,
-    pub next_hop: NextHop,
-}
-
 /// The new state of one prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     pub prefix: Prefix,
     /// The best path, or `None` when the prefix is no longer reachable.
     pub best: Option<Route>,
-    /// What the FIB installs: the multipath set's next hops, best path first. Empty when the
-    /// prefix is unreachable or its best path is locally originated.
-    pub multipath: Vec<NextHopEntry>,
+    /// What the FIB installs: the multipath set's next hops, best path first (interned, see
+    /// [`NextHopSet`]). Empty when the prefix is unreachable or its best path is locally
+    /// originated.
+    pub multipath: NextHopSet,
 }
 
 /// One prefix of the Loc-RIB, for status output.
@@ -141,6 +137,9 @@ pub struct Rib {
     v4: Table<Prefix4>,
     v6: Table<Prefix6>,
     interner: Interner,
+    next_hops: NextHopSets,
+    /// Scratch for building next-hop sets.
+    entries: Vec<NextHopEntry>,
     peers: Peers,
     selector: Selector,
     /// Scratch for selections during a drain.
@@ -161,6 +160,8 @@ impl Rib {
             v4: Table::new(hasher),
             v6: Table::new(hasher),
             interner: Interner::new(hasher),
+            next_hops: NextHopSets::new(hasher),
+            entries: Vec::new(),
             peers: Peers::default(),
             selector: Selector::new(config),
             chosen: Vec::new(),
@@ -560,11 +561,15 @@ impl Rib {
             selector,
             peers,
             chosen,
+            next_hops,
+            entries,
             ..
         } = self;
-        drain_table(v4, selector, peers, chosen, &mut out);
-        drain_table(v6, selector, peers, chosen, &mut out);
+        let mut sets = (next_hops, entries);
+        drain_table(v4, selector, peers, chosen, &mut sets, &mut out);
+        drain_table(v6, selector, peers, chosen, &mut sets, &mut out);
         self.interner.maybe_collect();
+        self.next_hops.maybe_collect();
         out
     }
 
@@ -631,13 +636,17 @@ impl Rib {
             prefixes: self.len(),
             routes,
             attribute_sets: self.interner.len(),
-            bytes: self.v4.heap_bytes() + self.v6.heap_bytes() + self.interner.heap_bytes(),
+            bytes: self.v4.heap_bytes()
+                + self.v6.heap_bytes()
+                + self.interner.heap_bytes()
+                + self.next_hops.heap_bytes(),
         }
     }
 
     /// Frees attribute sets nobody uses any more now rather than at a later drain.
     pub fn collect_garbage(&mut self) {
         self.interner.collect();
+        self.next_hops.collect();
     }
 }
 
@@ -654,6 +663,7 @@ fn drain_table<K: Key>(
     selector: &mut Selector,
     peers: &Peers,
     chosen: &mut Vec<Slot>,
+    (sets, entries): &mut (&mut NextHopSets, &mut Vec<NextHopEntry>),
     out: &mut Vec<Change>,
 ) {
     table.drain(
@@ -664,21 +674,23 @@ fn drain_table<K: Key>(
                 .first()
                 .and_then(|&slot| path_at(d, s, slot))
                 .map(route);
-            let multipath = slots
-                .iter()
-                .filter_map(|&slot| path_at(d, s, slot))
-                .filter(|p| !p.peer.is_local())
-                .filter_map(|p| {
-                    Some(NextHopEntry {
-                        peer: p.peer,
-                        next_hop: p.attrs.next_hop()?,
-                    })
-                })
-                .collect();
+            entries.clear();
+            entries.extend(
+                slots
+                    .iter()
+                    .filter_map(|&slot| path_at(d, s, slot))
+                    .filter(|p| !p.peer.is_local())
+                    .filter_map(|p| {
+                        Some(NextHopEntry {
+                            peer: p.peer,
+                            next_hop: p.attrs.next_hop()?,
+                        })
+                    }),
+            );
             out.push(Change {
                 prefix: k.into(),
                 best,
-                multipath,
+                multipath: sets.intern(entries),
             });
         },
     );

@@ -36,6 +36,14 @@ use super::peer::{PeerId, Peers};
 use super::table::{PathRef, Slot};
 
 /// How best paths and multipath sets are chosen.
+///
+/// The best path is found by elimination: higher weight, higher LOCAL_PREF (default 100),
+/// locally originated, shorter AS_PATH (AS_SET counts 1), lower ORIGIN, lower MED among routes
+/// from the same neighbouring AS (or all, with `always_compare_med`; missing counts 0), eBGP
+/// over iBGP; then the first by lower router id (ORIGINATOR_ID if present), shorter
+/// CLUSTER_LIST, lower peer address. The paths that survive elimination are equal for
+/// multipath if their AS_PATH is the best path's (or, with `multipath_relax`, of the same
+/// length), up to `max_paths` of them in tie-break order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RibConfig {
     /// Largest multipath set (1 disables multipath).

@@ -165,6 +165,50 @@ fn flags_mut<'a>(
     }
 }
 
+/// A drain sweeps the whole table instead of probing each queued prefix when at least
+/// 1/`SWEEP_FRACTION` of the prefixes are queued.
+const SWEEP_FRACTION: usize = 8;
+
+/// Queue capacity (in prefixes) kept between drains.
+const MAX_IDLE_QUEUE: usize = 64 * 1024;
+
+/// Selects one queued prefix and reports it if its selection changed (see [`Table::drain`]).
+fn reselect<K: Key>(
+    key: K,
+    dest: &mut Dest,
+    mut spill: Option<&mut Vec<Path>>,
+    chosen: &mut Vec<Slot>,
+    select: &mut impl FnMut(&Dest, Option<&Vec<Path>>, &mut Vec<Slot>),
+    emit: &mut impl FnMut(K, &Dest, Option<&Vec<Path>>, &[Slot]),
+) {
+    dest.state &= !DIRTY;
+    chosen.clear();
+    select(dest, spill.as_deref(), chosen);
+    let mut changed = dest.state & FORCED != 0;
+    for (slot, p) in paths(dest, spill.as_deref()) {
+        changed |= reported_bits(chosen, slot) != p.flags & REPORTED_ANY;
+    }
+    let was_reported = dest.state & REPORTED != 0;
+    dest.state &= !(FORCED | REPORTED);
+    if chosen.is_empty() {
+        if was_reported {
+            emit(key, dest, spill.as_deref(), &[]);
+        }
+    } else {
+        if changed {
+            emit(key, dest, spill.as_deref(), chosen);
+        }
+        dest.state |= REPORTED;
+    }
+    // Remember what was reported.
+    for (i, f) in dest.flags.iter_mut().enumerate() {
+        *f = (*f & !REPORTED_ANY) | reported_bits(chosen, Slot::Inline(i));
+    }
+    for (j, p) in spill.iter_mut().flat_map(|v| v.iter_mut()).enumerate() {
+        p.flags = (p.flags & !REPORTED_ANY) | reported_bits(chosen, Slot::Spill(j));
+    }
+}
+
 /// The path in `slot`.
 pub(crate) fn path_at<'a>(
     dest: &'a Dest,
@@ -428,52 +472,41 @@ impl<K: Key> Table<K> {
         mut select: impl FnMut(&Dest, Option<&Vec<Path>>, &mut Vec<Slot>),
         mut emit: impl FnMut(K, &Dest, Option<&Vec<Path>>, &[Slot]),
     ) {
-        let dirty = std::mem::take(&mut self.dirty);
-        for &key in &dirty {
-            let Some(dest) = self.dests.get_mut(&key) else {
-                continue;
-            };
-            dest.state &= !DIRTY;
-            let mut spill = if dest.has_spill() {
-                self.spill.get_mut(&key)
+        if self.dirty.is_empty() {
+            return;
+        }
+        let spill = &mut self.spill;
+        let mut one = |key: K, dest: &mut Dest| {
+            let s = if dest.has_spill() {
+                spill.get_mut(&key)
             } else {
                 None
             };
-            chosen.clear();
-            select(dest, spill.as_deref(), chosen);
-            let mut changed = dest.state & FORCED != 0;
-            for (slot, p) in paths(dest, spill.as_deref()) {
-                changed |= reported_bits(chosen, slot) != p.flags & REPORTED_ANY;
-            }
-            let was_reported = dest.state & REPORTED != 0;
-            dest.state &= !(FORCED | REPORTED);
-            if chosen.is_empty() {
-                if was_reported {
-                    emit(key, dest, spill.as_deref(), &[]);
+            reselect(key, dest, s, chosen, &mut select, &mut emit);
+        };
+        // After a bulk load most entries are queued: one pass in memory order then beats a
+        // random probe per queued prefix by an order of magnitude (cache misses).
+        if self.dirty.len() >= self.dests.len() / SWEEP_FRACTION {
+            self.dests.retain(|&key, dest| {
+                if dest.state & DIRTY != 0 {
+                    one(key, dest);
                 }
-            } else {
-                if changed {
-                    emit(key, dest, spill.as_deref(), chosen);
+                !dest.is_empty()
+            });
+        } else {
+            for &key in &self.dirty {
+                let Some(dest) = self.dests.get_mut(&key) else {
+                    continue;
+                };
+                one(key, dest);
+                if dest.is_empty() {
+                    self.dests.remove(&key);
                 }
-                dest.state |= REPORTED;
-            }
-            // Remember what was reported.
-            for (i, f) in dest.flags.iter_mut().enumerate() {
-                *f = (*f & !REPORTED_ANY) | reported_bits(chosen, Slot::Inline(i));
-            }
-            for (j, p) in spill.iter_mut().flat_map(|v| v.iter_mut()).enumerate() {
-                p.flags = (p.flags & !REPORTED_ANY) | reported_bits(chosen, Slot::Spill(j));
-            }
-            if dest.is_empty() {
-                self.dests.remove(&key);
             }
         }
-        // Keep the queue's allocation for the next round.
-        let mut dirty = dirty;
-        dirty.clear();
-        if self.dirty.is_empty() {
-            self.dirty = dirty;
-        }
+        self.dirty.clear();
+        // Keep the queue's allocation for steady churn, not the one a bulk load grew.
+        self.dirty.shrink_to(MAX_IDLE_QUEUE);
     }
 
     /// Approximate heap octets of the table.

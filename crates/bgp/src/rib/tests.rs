@@ -351,8 +351,8 @@ fn locally_originated_wins_and_installs_nothing() {
     let c = rib.drain_changes();
     assert_eq!(c[0].best.as_ref().unwrap().peer, a);
     assert_eq!(
-        c[0].multipath,
-        vec![NextHopEntry {
+        *c[0].multipath,
+        [NextHopEntry {
             peer: a,
             next_hop: NextHop::V4(nh(1))
         }]
@@ -398,8 +398,8 @@ fn multipath_needs_relax_across_neighbour_ases() {
     assert_eq!(mp_peers(&rib, "10.0.0.0/24"), vec![a, b]);
     let c = rib.drain_changes();
     assert_eq!(
-        c[0].multipath,
-        vec![
+        *c[0].multipath,
+        [
             NextHopEntry {
                 peer: a,
                 next_hop: NextHop::V4(nh(1))
@@ -513,8 +513,8 @@ fn ipv4_over_ipv6_next_hops_reach_the_fib_with_their_peer() {
     assert_eq!(c.len(), 2);
     let v4 = c.iter().find(|c| c.prefix == p("10.0.0.0/24")).unwrap();
     assert_eq!(
-        v4.multipath,
-        vec![
+        *v4.multipath,
+        [
             NextHopEntry {
                 peer: a,
                 next_hop: ll(1)
@@ -887,6 +887,57 @@ fn replacing_the_best_path_with_new_attributes_is_a_change() {
     assert_eq!((c.len(), c[0].best.is_none()), (1, true));
     assert!(c[0].multipath.is_empty());
     assert!(rib.is_empty());
+}
+
+#[test]
+fn prefixes_with_the_same_next_hops_share_one_set() {
+    let mut rib = Rib::new(multipath(true, 2));
+    let a = rib.add_peer(ebgp(1, 65001));
+    let b = rib.add_peer(ebgp(2, 65002));
+    let prefixes = ["10.0.0.0/24", "10.0.1.0/24", "10.0.2.0/24"];
+    apply(
+        &mut rib,
+        a,
+        &announce(&prefixes, path(&[65001, 65100]), nh(1)),
+    );
+    apply(
+        &mut rib,
+        b,
+        &announce(&prefixes, path(&[65002, 65200]), nh(2)),
+    );
+    let c = rib.drain_changes();
+    assert_eq!(c.len(), 3);
+    assert_eq!(c[0].multipath.len(), 2);
+    assert!(c.iter().all(|x| Arc::ptr_eq(&x.multipath, &c[0].multipath)));
+}
+
+#[test]
+fn small_churn_on_a_large_table_is_drained_by_lookup() {
+    // Few queued prefixes in a big table take the per-prefix path of the drain, not the
+    // sweep; both must report the same way.
+    let mut rib = Rib::default();
+    let a = rib.add_peer(ebgp(1, 65001));
+    let all: Vec<String> = (0..200).map(|i| format!("10.0.{i}.0/24")).collect();
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    apply(&mut rib, a, &announce(&all, path(&[65001]), nh(1)));
+    assert_eq!(rib.drain_changes().len(), 200);
+    apply(&mut rib, a, &withdraw(&["10.0.7.0/24"]));
+    apply(
+        &mut rib,
+        a,
+        &announce(&["10.0.9.0/24"], path(&[65001]), nh(2)),
+    );
+    apply(
+        &mut rib,
+        a,
+        &announce(&["10.0.11.0/24"], path(&[65001]), nh(1)),
+    );
+    let mut c = rib.drain_changes();
+    c.sort_by_key(|c| c.prefix);
+    assert_eq!(c.len(), 2);
+    assert_eq!((c[0].prefix, c[0].best.is_none()), (p("10.0.7.0/24"), true));
+    assert_eq!(c[1].multipath[0].next_hop, NextHop::V4(nh(2)));
+    assert_eq!(rib.len(), 199);
 }
 
 #[test]
