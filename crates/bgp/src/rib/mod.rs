@@ -26,7 +26,8 @@
 //!   [`Rib::drain_changes`] selects each queued prefix once and returns a [`Change`] for those
 //!   whose best path or multipath set differs from what the previous drain reported, so any
 //!   number of updates to one prefix between drains give at most one change, and an update
-//!   that ends where it started gives none.
+//!   that ends where it started gives none. The next hops of a change are interned
+//!   ([`NextHopSet`]), so a FIB can key its next-hop groups by pointer.
 //! - **Graceful restart** (RFC 4724): [`Rib::peer_down`] with `graceful` keeps the peer's
 //!   routes, marked stale, in use; a re-announcement clears the mark; [`Rib::end_of_rib`] and
 //!   [`Rib::stale_expired`] remove those still stale. The caller decides `graceful` from
@@ -552,7 +553,8 @@ impl Rib {
     // ----- output -----
 
     /// Selects every prefix changed since the last drain and returns those whose best path
-    /// or multipath set changed, each once. Also frees attribute sets nobody uses any more.
+    /// or multipath set changed, each once, in no particular order. Also frees attribute and
+    /// next-hop sets nobody uses any more.
     pub fn drain_changes(&mut self) -> Vec<Change> {
         let mut out = Vec::new();
         let Self {
