@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::driver::{PeerSpec, SpeakerSpec};
+use crate::driver::{PeerAddress, PeerSpec, SpeakerSpec};
 use crate::session::{GracefulRestartConfig, RemoteAs, SessionConfig};
 use crate::wire::Prefix;
 
@@ -41,7 +41,12 @@ impl From<RemoteAsConfig> for RemoteAs {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PeerConfig {
-    pub address: IpAddr,
+    /// A numbered neighbour. Give exactly one of `address` and `interface`.
+    #[serde(default)]
+    pub address: Option<IpAddr>,
+    /// An unnumbered neighbour on this interface (FRR's `neighbor IFNAME interface`).
+    #[serde(default)]
+    pub interface: Option<String>,
     pub remote_as: RemoteAsConfig,
     #[serde(default = "default_port")]
     pub port: u16,
@@ -52,6 +57,12 @@ pub struct PeerConfig {
     /// Overrides the speaker-wide hold time for this peer.
     #[serde(default)]
     pub hold_time: Option<u16>,
+    /// RFC 2385 TCP-MD5 key (numbered peers).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// GTSM (RFC 5082): only a directly connected neighbour can reach the session.
+    #[serde(default)]
+    pub ttl_security: bool,
 }
 
 /// Graceful restart settings.
@@ -180,11 +191,45 @@ impl SpeakerConfig {
         let mut peers = Vec::new();
         for (i, p) in self.peers.iter().enumerate() {
             let field = |f: &str| format!("peers[{i}].{f}");
-            if !seen.insert(p.address) {
+            let address = match (p.address, &p.interface) {
+                (Some(ip), None) => PeerAddress::Ip(ip),
+                (None, Some(name)) if !name.is_empty() && name.len() < 16 => {
+                    PeerAddress::Interface(name.clone())
+                }
+                (None, Some(name)) => {
+                    return Err(bad(
+                        field("interface"),
+                        format!("{name:?} is not an interface name (1 to 15 characters)"),
+                    ));
+                }
+                _ => {
+                    return Err(bad(
+                        field("address"),
+                        "give exactly one of `address` (a numbered neighbour) and `interface` \
+                         (unnumbered)",
+                    ));
+                }
+            };
+            if !seen.insert(address.clone()) {
                 return Err(bad(
-                    field("address"),
-                    format!("{} is configured twice", p.address),
+                    field(if p.interface.is_some() {
+                        "interface"
+                    } else {
+                        "address"
+                    }),
+                    format!("{address} is configured twice"),
                 ));
+            }
+            if let Some(key) = &p.password {
+                if p.interface.is_some() {
+                    return Err(bad(
+                        field("password"),
+                        "TCP-MD5 needs a known neighbour address; use it on numbered peers",
+                    ));
+                }
+                if key.is_empty() || key.len() > clos_sys::MAX_MD5_KEY_LEN {
+                    return Err(bad(field("password"), "must be 1 to 80 characters"));
+                }
             }
             if let RemoteAsConfig::Number(0) = p.remote_as {
                 return Err(bad(
@@ -212,9 +257,11 @@ impl SpeakerConfig {
                         ..GracefulRestartConfig::default()
                     });
             peers.push(PeerSpec {
-                address: p.address.into(),
+                address,
                 port: p.port,
                 local_address: p.local_address,
+                password: p.password.clone(),
+                ttl_security: p.ttl_security,
                 session,
             });
         }
@@ -240,12 +287,15 @@ mod tests {
             graceful_restart: default_graceful_restart(),
             originate: vec!["192.0.2.0/24".into()],
             peers: vec![PeerConfig {
-                address: "10.0.0.2".parse().unwrap(),
+                address: Some("10.0.0.2".parse().unwrap()),
+                interface: None,
                 remote_as: RemoteAsConfig::Kind(RemoteAsKind::External),
                 port: 179,
                 local_address: None,
                 passive: false,
                 hold_time: None,
+                password: None,
+                ttl_security: false,
             }],
         }
     }

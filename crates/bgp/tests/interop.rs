@@ -52,6 +52,8 @@ fn clos_spec() -> SpeakerSpec {
             address: ip("10.0.0.2").into(),
             port: 179,
             local_address: Some(ip("10.0.0.1")),
+            password: None,
+            ttl_security: false,
             session: SessionConfig::new(65001, "10.0.0.1".parse().unwrap(), RemoteAs::Exact(65002)),
         }],
         originate: vec!["192.0.2.0/24".parse::<Prefix>().unwrap()],
@@ -59,21 +61,66 @@ fn clos_spec() -> SpeakerSpec {
 }
 
 fn interop(kind: BgpSpeaker) {
+    interop_with(kind, None, None);
+}
+
+/// Both sides run GTSM: the session comes up over a direct link.
+fn gtsm(kind: BgpSpeaker) {
+    let left = Netns::new().unwrap();
+    let right = Netns::new().unwrap();
+    let link = left.link_to(&right).unwrap();
+    left.add_addr(&link.local, "10.0.0.1/30").unwrap();
+    right.add_addr(&link.remote, "10.0.0.2/30").unwrap();
+    let neighbor = NeighborSpec::new(ip("10.0.0.1"), 65001)
+        .local_address(ip("10.0.0.2"))
+        .ttl_security();
+    let daemon = kind
+        .start(
+            &right,
+            &DaemonSpec::new(65002, "10.0.0.2".parse().unwrap()).neighbor(neighbor),
+        )
+        .unwrap();
+    let mut spec = clos_spec();
+    spec.peers[0].ttl_security = true;
+    let _clos = run_speaker(&left, spec);
+    daemon.wait_established(ip("10.0.0.1"), TIMEOUT).unwrap();
+    daemon
+        .wait_received(ip("10.0.0.1"), &["192.0.2.0/24".parse().unwrap()], TIMEOUT)
+        .unwrap();
+}
+
+/// `ours` and `theirs` are the TCP-MD5 keys each side uses (`None`: no key).
+fn interop_with(kind: BgpSpeaker, ours: Option<&str>, theirs: Option<&str>) {
     let left = Netns::new().unwrap();
     let right = Netns::new().unwrap();
     let link = left.link_to(&right).unwrap();
     left.add_addr(&link.local, "10.0.0.1/30").unwrap();
     right.add_addr(&link.remote, "10.0.0.2/30").unwrap();
 
+    let mut neighbor = NeighborSpec::new(ip("10.0.0.1"), 65001).local_address(ip("10.0.0.2"));
+    if let Some(key) = theirs {
+        neighbor = neighbor.password(key);
+    }
     let daemon = kind
         .start(
             &right,
             &DaemonSpec::new(65002, "10.0.0.2".parse().unwrap())
-                .neighbor(NeighborSpec::new(ip("10.0.0.1"), 65001).local_address(ip("10.0.0.2")))
+                .neighbor(neighbor)
                 .network("198.51.100.0/24".parse().unwrap()),
         )
         .unwrap();
-    let clos = run_speaker(&left, clos_spec());
+    let mut spec = clos_spec();
+    spec.peers[0].password = ours.map(str::to_owned);
+    let clos = run_speaker(&left, spec);
+
+    if ours != theirs {
+        // Mismatched or missing keys: the kernel drops every segment, nothing comes up.
+        let err = daemon.wait_established(ip("10.0.0.1"), Duration::from_secs(8));
+        assert!(err.is_err(), "session came up with mismatched TCP-MD5 keys");
+        let status = block_on(clos.status()).unwrap();
+        assert_ne!(status.peers[0].state, "Established");
+        return;
+    }
 
     daemon.wait_established(ip("10.0.0.1"), TIMEOUT).unwrap();
     daemon
@@ -138,4 +185,34 @@ fn interop_with_gobgp() {
 #[test]
 fn interop_with_openbgpd() {
     interop(BgpSpeaker::Openbgpd);
+}
+
+#[test]
+fn tcp_md5_with_frr() {
+    interop_with(BgpSpeaker::Frr, Some("s3cret"), Some("s3cret"));
+}
+
+#[test]
+fn tcp_md5_with_bird() {
+    interop_with(BgpSpeaker::Bird, Some("s3cret"), Some("s3cret"));
+}
+
+#[test]
+fn tcp_md5_mismatch_keeps_the_session_down() {
+    interop_with(BgpSpeaker::Bird, Some("s3cret"), Some("other"));
+}
+
+#[test]
+fn tcp_md5_missing_on_our_side_keeps_the_session_down() {
+    interop_with(BgpSpeaker::Frr, None, Some("s3cret"));
+}
+
+#[test]
+fn gtsm_with_frr() {
+    gtsm(BgpSpeaker::Frr);
+}
+
+#[test]
+fn gtsm_with_bird() {
+    gtsm(BgpSpeaker::Bird);
 }

@@ -2,7 +2,8 @@
 //! event loop and a writer task that drains a queue, so the event loop never blocks on a slow
 //! or dead peer.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -87,20 +88,35 @@ pub(super) fn spawn(
     ConnHandle { local, tx, reader }
 }
 
-/// Connects to `remote` (from `local` when given) within `timeout`.
+/// How to open an outbound connection.
+#[derive(Debug, Clone)]
+pub(super) struct ConnectOptions {
+    pub local: Option<SocketAddr>,
+    pub timeout: Duration,
+    pub md5_key: Option<Vec<u8>>,
+    pub ttl_security: bool,
+}
+
+/// Connects to `remote` within `options.timeout`, with TCP-MD5 and GTSM set before the SYN.
 pub(super) async fn connect(
     remote: SocketAddr,
-    local: Option<SocketAddr>,
-    timeout: Duration,
+    options: &ConnectOptions,
 ) -> std::io::Result<TcpStream> {
     let socket = if remote.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
         TcpSocket::new_v6()?
     };
-    if let Some(local) = local {
+    if let Some(local) = options.local {
         socket.bind(local)?;
     }
+    if let Some(key) = &options.md5_key {
+        clos_sys::set_tcp_md5(socket.as_fd(), remote, key)?;
+    }
+    if options.ttl_security {
+        gtsm(socket.as_fd(), remote.is_ipv6())?;
+    }
+    let timeout = options.timeout;
     match tokio::time::timeout(timeout, socket.connect(remote)).await {
         Ok(result) => result,
         Err(_) => Err(std::io::Error::new(
@@ -108,4 +124,35 @@ pub(super) async fn connect(
             format!("connect to {remote} timed out after {timeout:?}"),
         )),
     }
+}
+
+/// Lets `listener` accept TCP-MD5 signed connections from `peer` with `key`. A dual-stack
+/// listener sees IPv4 peers as IPv4-mapped IPv6 addresses, so the key is set for that form too.
+pub(super) fn listen_md5(
+    listener: &tokio::net::TcpListener,
+    peer: IpAddr,
+    key: &[u8],
+) -> std::io::Result<()> {
+    let local_v6 = listener.local_addr()?.is_ipv6();
+    let peer = match (peer, local_v6) {
+        (IpAddr::V4(v4), true) => IpAddr::V6(v4.to_ipv6_mapped()),
+        (IpAddr::V6(_), false) => return Ok(()), // an IPv4 listener never sees this peer
+        (p, _) => p,
+    };
+    clos_sys::set_tcp_md5(listener.as_fd(), SocketAddr::new(peer, 0), key)
+}
+
+/// GTSM on an accepted connection: from now on only segments with TTL 255 are accepted, and
+/// ours leave with 255.
+pub(super) fn ttl_security(stream: &TcpStream, ipv6: bool) -> std::io::Result<()> {
+    gtsm(stream.as_fd(), ipv6)
+}
+
+fn gtsm(fd: std::os::fd::BorrowedFd<'_>, ipv6: bool) -> std::io::Result<()> {
+    if ipv6 {
+        rustix::net::sockopt::set_ipv6_unicast_hops(fd, Some(255))?;
+    } else {
+        rustix::net::sockopt::set_ip_ttl(fd, 255)?;
+    }
+    clos_sys::set_min_ttl(fd, ipv6, 255)
 }

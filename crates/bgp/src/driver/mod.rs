@@ -67,7 +67,26 @@ pub struct PeerSpec {
     /// Source address for outbound connections to a numbered neighbour (an unnumbered one is
     /// always reached from our link-local address on its interface).
     pub local_address: Option<IpAddr>,
+    /// RFC 2385 TCP-MD5 key shared with the neighbour (numbered peers only).
+    pub password: Option<String>,
+    /// GTSM (RFC 5082): send with TTL 255 and accept only segments that arrive with 255, i.e.
+    /// from a directly connected neighbour.
+    pub ttl_security: bool,
     pub session: SessionConfig,
+}
+
+impl PeerSpec {
+    /// A neighbour with default transport settings: port 179, no TCP-MD5, no GTSM.
+    pub fn new(address: impl Into<PeerAddress>, session: SessionConfig) -> Self {
+        PeerSpec {
+            address: address.into(),
+            port: 179,
+            local_address: None,
+            password: None,
+            ttl_security: false,
+            session,
+        }
+    }
 }
 
 /// What the speaker needs to run.
@@ -276,6 +295,16 @@ impl Speaker {
                     source,
                 })?;
             local_addrs.push(listener.local_addr().unwrap_or(*addr));
+            for p in &spec.peers {
+                if let (PeerAddress::Ip(peer), Some(key)) = (&p.address, &p.password) {
+                    conn::listen_md5(&listener, *peer, key.as_bytes()).map_err(|source| {
+                        DriverError::Listen {
+                            addr: *addr,
+                            source,
+                        }
+                    })?;
+                }
+            }
             let tx = tx.clone();
             tokio::spawn(async move {
                 while let Ok((stream, remote)) = listener.accept().await {
@@ -379,6 +408,12 @@ impl Speaker {
                     tracing::info!(%remote, "closing a connection from an unknown address");
                     return;
                 };
+                if self.peers[peer].spec.ttl_security
+                    && let Err(err) = conn::ttl_security(&stream, remote.is_ipv6())
+                {
+                    tracing::warn!(%remote, %err, "cannot enable GTSM; closing");
+                    return;
+                }
                 let conn = self.add_conn(stream, peer);
                 let input = Input::Connected {
                     conn,
@@ -550,10 +585,15 @@ impl Speaker {
                         PeerAddress::Ip(_) => spec.local_address.map(|a| SocketAddr::new(a, 0)),
                         PeerAddress::Interface(_) => None,
                     };
-                    let timeout = spec.session.connect_retry;
+                    let options = conn::ConnectOptions {
+                        local,
+                        timeout: spec.session.connect_retry,
+                        md5_key: spec.password.clone().map(String::into_bytes),
+                        ttl_security: spec.ttl_security,
+                    };
                     let tx = self.events.clone();
                     tokio::spawn(async move {
-                        let result = conn::connect(remote, local, timeout).await;
+                        let result = conn::connect(remote, &options).await;
                         let _ = tx.send(Event::Connected {
                             peer: i,
                             remote,

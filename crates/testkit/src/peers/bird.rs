@@ -109,6 +109,12 @@ fn render(spec: &SpeakerSpec) -> String {
         if n.passive {
             c.push_str("  passive on;\n");
         }
+        if let Some(key) = &n.password {
+            let _ = writeln!(c, "  password \"{key}\";");
+        }
+        if n.ttl_security {
+            c.push_str("  ttl security on;\n");
+        }
         // Short timers so tests converge fast.
         c.push_str("  hold time 9;\n  connect retry time 2;\n");
         c.push_str("  ipv4 {\n    import all;\n    export all;\n");

@@ -117,6 +117,12 @@ fn render(spec: &SpeakerSpec) -> String {
         if n.passive {
             let _ = writeln!(c, " neighbor {} passive", n.address);
         }
+        if let Some(key) = &n.password {
+            let _ = writeln!(c, " neighbor {} password {key}", n.address);
+        }
+        if n.ttl_security {
+            let _ = writeln!(c, " neighbor {} ttl-security hops 1", n.address);
+        }
         let _ = writeln!(c, " neighbor {} timers connect 2", n.address);
     }
     for (family, v6) in [("ipv4", false), ("ipv6", true)] {

@@ -86,6 +86,9 @@ fn render(spec: &SpeakerSpec) -> String {
             "[[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{}\"\n    peer-as = {}",
             n.address, n.remote_as
         );
+        if let Some(key) = &n.password {
+            let _ = writeln!(c, "    auth-password = \"{key}\"");
+        }
         let _ = writeln!(c, "  [neighbors.timers.config]\n    connect-retry = 2");
         c.push_str("  [neighbors.transport.config]\n");
         if let Some(port) = n.port {

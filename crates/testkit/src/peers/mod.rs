@@ -70,6 +70,10 @@ pub struct NeighborSpec {
     pub local_address: Option<IpAddr>,
     /// Wait for the neighbour to connect instead of connecting.
     pub passive: bool,
+    /// RFC 2385 TCP-MD5 key.
+    pub password: Option<String>,
+    /// GTSM (RFC 5082) for a directly connected neighbour (BIRD and FRR).
+    pub ttl_security: bool,
 }
 
 impl NeighborSpec {
@@ -80,7 +84,19 @@ impl NeighborSpec {
             port: None,
             local_address: None,
             passive: false,
+            password: None,
+            ttl_security: false,
         }
+    }
+
+    pub fn ttl_security(mut self) -> Self {
+        self.ttl_security = true;
+        self
+    }
+
+    pub fn password(mut self, key: &str) -> Self {
+        self.password = Some(key.to_owned());
+        self
     }
 
     pub fn local_address(mut self, address: IpAddr) -> Self {

@@ -97,6 +97,9 @@ fn render(spec: &SpeakerSpec, socket: &std::path::Path) -> String {
         if n.passive {
             c.push_str("  passive\n");
         }
+        if let Some(key) = &n.password {
+            let _ = writeln!(c, "  tcp md5sig password {key}");
+        }
         if spec.has_v6() {
             c.push_str("  announce IPv4 unicast\n  announce IPv6 unicast\n");
         }
