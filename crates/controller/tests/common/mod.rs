@@ -150,6 +150,21 @@ impl Harness {
             Some(json!({"name": "b-net", "tenant": "b", "pool": "tp", "cidr": "10.0.2.0/24"})),
         )
         .await;
+        self.ok(Method::POST, "/v1/tenants", Some(json!({"name": "c"})))
+            .await;
+        self.ok(
+            Method::POST,
+            "/v1/pools",
+            Some(json!({"name": "empty", "cidr": "10.99.0.0/16", "kind": "tenant_subnets"})),
+        )
+        .await;
+        self.ok(
+            Method::POST,
+            "/v1/subnets",
+            Some(json!({"name": "a-empty", "tenant": "a", "pool": "tp", "cidr": "10.0.3.0/24"})),
+        )
+        .await;
+        self.ok(Method::PUT, "/v1/site", Some(site_json())).await;
         self.ok(Method::POST, "/v1/nodes", Some(json!({"name": "n1"})))
             .await;
         self.ok(Method::POST, "/v1/nodes", Some(json!({"name": "n2"})))
@@ -229,4 +244,18 @@ pub struct Fixture {
     pub tenant_b: String,
     pub node_n1: String,
     pub tenant_a_id: String,
+}
+
+pub fn site_json() -> Value {
+    json!({
+        "name": "dc1",
+        "asn_plan": {
+            "spine_asn": 4200000000u32,
+            "rack_asn_first": 4200000001u32,
+            "rack_asn_last": 4200009999u32,
+            "host_asn_first": 4200010000u32,
+            "host_asn_last": 4294967294u32
+        },
+        "address_ranges": ["10.0.0.0/8", "192.0.2.0/24"]
+    })
 }
