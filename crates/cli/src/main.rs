@@ -32,6 +32,18 @@ enum Command {
     /// The BGP speaker on its own: a route server, an emulated switch, a benchmark peer.
     #[command(subcommand)]
     Bgp(commands::bgp::BgpCommand),
+    /// The site controller: the HTTP API over IPAM and the store.
+    Controller(commands::controller::ControllerArgs),
+    /// Show resources: site, racks, switches, tenants, pools, subnets, nodes, addresses, tokens.
+    Get(commands::resources::GetArgs),
+    /// Create a resource (or allocate an address, or issue a token).
+    #[command(subcommand_value_name = "KIND")]
+    Create(commands::resources::CreateArgs),
+    /// Delete a resource (or release an address, or revoke a token).
+    Delete(commands::resources::DeleteArgs),
+    /// IPAM maintenance.
+    #[command(subcommand)]
+    Ipam(commands::resources::IpamCommand),
     /// Show the build's version.
     Version,
 }
@@ -52,6 +64,11 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Bgp(cmd) => commands::bgp::run(cmd, cli.output),
+        Command::Controller(args) => commands::controller::run(args),
+        Command::Get(args) => commands::resources::get(args, cli.output),
+        Command::Create(args) => commands::resources::create(args, cli.output),
+        Command::Delete(args) => commands::resources::delete(args, cli.output),
+        Command::Ipam(cmd) => commands::resources::ipam(cmd, cli.output),
         Command::Version => {
             let info = VersionInfo {
                 name: "clos",

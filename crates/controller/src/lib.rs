@@ -143,9 +143,23 @@ impl Controller {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let router = self.router();
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        let (stopping_tx, stopping) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stopping_tx.send(());
+        });
+        // Watch streams never end by themselves: give open requests a grace period.
+        let deadline = async move {
+            if stopping.await.is_ok() {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            r = async move { server.await } => r?,
+            () = deadline => tracing::warn!("closing connections still open after 5 s"),
+        }
         self.shutdown().await;
         Ok(())
     }
@@ -156,7 +170,14 @@ impl Controller {
             state, writer_task, ..
         } = self;
         drop(state);
-        // The writer ends when the last handle (in routers still alive) is gone.
-        let _ = writer_task.await;
+        // The writer ends when the last handle (in routers still alive) is gone; a connection
+        // task that still holds one must not keep the process alive.
+        let mut writer_task = writer_task;
+        if tokio::time::timeout(std::time::Duration::from_secs(5), &mut writer_task)
+            .await
+            .is_err()
+        {
+            writer_task.abort();
+        }
     }
 }

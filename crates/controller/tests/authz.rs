@@ -56,14 +56,14 @@ struct Row {
 }
 
 fn allowed(access: Access, role: Role) -> bool {
-    match (access, role) {
-        (Access::Public, _) => true,
-        (_, Role::Admin) => true,
-        (Access::TenantA, Role::TenantA) => true,
-        (Access::AnyTenant, Role::TenantA | Role::TenantB) => true,
-        (Access::Node, Role::NodeN1) => true,
-        _ => false,
-    }
+    matches!(
+        (access, role),
+        (Access::Public, _)
+            | (_, Role::Admin)
+            | (Access::TenantA, Role::TenantA)
+            | (Access::AnyTenant, Role::TenantA | Role::TenantB)
+            | (Access::Node, Role::NodeN1)
+    )
 }
 
 macro_rules! row {

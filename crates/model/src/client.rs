@@ -262,6 +262,14 @@ impl Client {
         .await
     }
 
+    pub async fn tokens(
+        &self,
+        after: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<Page<Token>, Error> {
+        self.get(&page_path("/v1/tokens", after, limit)).await
+    }
+
     pub async fn create_token(&self, req: &CreateToken) -> Result<TokenCreated, Error> {
         self.post("/v1/tokens", req).await
     }

@@ -1,3 +1,5 @@
 //! One module per top-level subcommand.
 
 pub mod bgp;
+pub mod controller;
+pub mod resources;
