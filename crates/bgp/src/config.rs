@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::driver::{PeerAddress, PeerSpec, SpeakerSpec};
+use std::sync::Arc;
+
+use crate::driver::{PeerAddress, PeerPolicy, PeerSpec, SpeakerSpec};
+use crate::policy::{Policy, PolicyConfig};
 use crate::session::{GracefulRestartConfig, RemoteAs, SessionConfig};
 use crate::wire::Prefix;
 
@@ -63,6 +66,19 @@ pub struct PeerConfig {
     /// GTSM (RFC 5082): only a directly connected neighbour can reach the session.
     #[serde(default)]
     pub ttl_security: bool,
+    /// Name of the import policy in `policy.policies`. An eBGP peer without one imports
+    /// nothing (RFC 8212).
+    #[serde(default)]
+    pub import: Option<String>,
+    /// Name of the export policy. An eBGP peer without one is sent nothing (RFC 8212).
+    #[serde(default)]
+    pub export: Option<String>,
+    /// Reset the session (Cease/Maximum Number of Prefixes Reached) beyond this many routes.
+    #[serde(default)]
+    pub max_prefixes: Option<u32>,
+    /// Seconds to stay down after a maximum-prefix reset.
+    #[serde(default = "default_max_prefix_restart")]
+    pub max_prefix_restart: u64,
 }
 
 /// Graceful restart settings.
@@ -96,8 +112,15 @@ pub struct SpeakerConfig {
     pub originate: Vec<String>,
     #[serde(default)]
     pub peers: Vec<PeerConfig>,
+    /// Prefix lists, AS-path lists, community lists and named policies, referenced by the
+    /// peers' `import` and `export`.
+    #[serde(default)]
+    pub policy: PolicyConfig,
 }
 
+fn default_max_prefix_restart() -> u64 {
+    60
+}
 fn default_port() -> u16 {
     179
 }
@@ -187,6 +210,12 @@ impl SpeakerConfig {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let policies = self.policy.compile().map_err(|e| match e {
+            crate::Error::InvalidPolicy { field, problem } => {
+                bad(format!("policy.{field}"), problem)
+            }
+            other => bad("policy", other.to_string()),
+        })?;
         let mut seen = std::collections::HashSet::new();
         let mut peers = Vec::new();
         for (i, p) in self.peers.iter().enumerate() {
@@ -243,6 +272,29 @@ impl SpeakerConfig {
                     "0 is not a port: the usual BGP port is 179",
                 ));
             }
+            let lookup = |name: &Option<String>,
+                          what: &str|
+             -> Result<Option<Arc<Policy>>, ConfigError> {
+                name.as_ref()
+                    .map(|n| {
+                        policies.get(n).cloned().map(Arc::new).ok_or_else(|| {
+                            let known: Vec<&str> = policies.names().collect();
+                            bad(
+                                field(what),
+                                format!(
+                                    "no policy named {n:?} under policy.policies (known: {known:?})"
+                                ),
+                            )
+                        })
+                    })
+                    .transpose()
+            };
+            let policy = PeerPolicy {
+                import: lookup(&p.import, "import")?,
+                export: lookup(&p.export, "export")?,
+                max_prefixes: p.max_prefixes,
+                max_prefix_restart: Duration::from_secs(p.max_prefix_restart),
+            };
             let hold_time = p.hold_time.unwrap_or(self.hold_time);
             check_hold_time(&field("hold_time"), hold_time)?;
             let mut session = SessionConfig::new(self.asn, self.router_id, p.remote_as.into());
@@ -262,6 +314,7 @@ impl SpeakerConfig {
                 local_address: p.local_address,
                 password: p.password.clone(),
                 ttl_security: p.ttl_security,
+                policy,
                 session,
             });
         }
@@ -296,7 +349,12 @@ mod tests {
                 hold_time: None,
                 password: None,
                 ttl_security: false,
+                import: None,
+                export: None,
+                max_prefixes: None,
+                max_prefix_restart: 60,
             }],
+            policy: PolicyConfig::default(),
         }
     }
 

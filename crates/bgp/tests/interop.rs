@@ -4,10 +4,12 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use clos_bgp::driver::{PeerSpec, Speaker, SpeakerHandle, SpeakerSpec};
+use clos_bgp::driver::{PeerPolicy, PeerSpec, Speaker, SpeakerHandle, SpeakerSpec};
 use clos_bgp::session::{RemoteAs, SessionConfig};
 use clos_bgp::wire::Prefix;
-use clos_testkit::{BgpSpeaker, NeighborSpec, Netns, SpeakerSpec as DaemonSpec, wait_until_with};
+use clos_testkit::{
+    BgpSpeaker, NeighborSpec, Netns, PeerDaemon, SpeakerSpec as DaemonSpec, wait_until_with,
+};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -54,6 +56,7 @@ fn clos_spec() -> SpeakerSpec {
             local_address: Some(ip("10.0.0.1")),
             password: None,
             ttl_security: false,
+            policy: PeerPolicy::accept_all(),
             session: SessionConfig::new(65001, "10.0.0.1".parse().unwrap(), RemoteAs::Exact(65002)),
         }],
         originate: vec!["192.0.2.0/24".parse::<Prefix>().unwrap()],
@@ -215,4 +218,118 @@ fn gtsm_with_frr() {
 #[test]
 fn gtsm_with_bird() {
     gtsm(BgpSpeaker::Bird);
+}
+
+/// No import or export policy on an eBGP session: nothing in, nothing out (RFC 8212).
+#[test]
+fn rfc8212_without_policy_nothing_passes() {
+    let left = Netns::new().unwrap();
+    let right = Netns::new().unwrap();
+    let link = left.link_to(&right).unwrap();
+    left.add_addr(&link.local, "10.0.0.1/30").unwrap();
+    right.add_addr(&link.remote, "10.0.0.2/30").unwrap();
+    let daemon = BgpSpeaker::Frr
+        .start(
+            &right,
+            &DaemonSpec::new(65002, "10.0.0.2".parse().unwrap())
+                .neighbor(NeighborSpec::new(ip("10.0.0.1"), 65001))
+                .network("198.51.100.0/24".parse().unwrap()),
+        )
+        .unwrap();
+    let mut spec = clos_spec();
+    spec.peers[0].policy = PeerPolicy::default();
+    let clos = run_speaker(&left, spec);
+    daemon.wait_established(ip("10.0.0.1"), TIMEOUT).unwrap();
+    // FRR sends its prefix and End-of-RIB right away; give both sides time to act on them.
+    std::thread::sleep(Duration::from_secs(3));
+    let status = block_on(clos.status()).unwrap();
+    assert_eq!(status.peers[0].state, "Established");
+    assert_eq!(status.peers[0].received, 0, "{status:?}");
+    assert_eq!(status.peers[0].advertised, 0, "{status:?}");
+    assert!(daemon.received_prefixes(ip("10.0.0.1")).unwrap().is_empty());
+}
+
+/// BIRD and FRR on two sides of our speaker: routes pass through with our AS prepended, and
+/// a prefix both announce gets both next hops in the Loc-RIB (multipath, as a host with two
+/// ToRs needs).
+#[test]
+fn transit_and_multipath_between_bird_and_frr() {
+    let mid = Netns::new().unwrap();
+    let bird_ns = Netns::new().unwrap();
+    let frr_ns = Netns::new().unwrap();
+    let a = mid.link_to(&bird_ns).unwrap();
+    let b = mid.link_to(&frr_ns).unwrap();
+    mid.add_addr(&a.local, "10.0.1.1/30").unwrap();
+    bird_ns.add_addr(&a.remote, "10.0.1.2/30").unwrap();
+    mid.add_addr(&b.local, "10.0.2.1/30").unwrap();
+    frr_ns.add_addr(&b.remote, "10.0.2.2/30").unwrap();
+    let anycast = "203.0.113.0/24";
+    let bird = BgpSpeaker::Bird
+        .start(
+            &bird_ns,
+            &DaemonSpec::new(65002, "10.0.1.2".parse().unwrap())
+                .neighbor(NeighborSpec::new(ip("10.0.1.1"), 65001))
+                .network("198.51.100.0/24".parse().unwrap())
+                .network(anycast.parse().unwrap()),
+        )
+        .unwrap();
+    let frr = clos_testkit::peers::Frr::start(
+        &frr_ns,
+        &DaemonSpec::new(65003, "10.0.2.2".parse().unwrap())
+            .neighbor(NeighborSpec::new(ip("10.0.2.1"), 65001))
+            .network(anycast.parse().unwrap()),
+    )
+    .unwrap();
+    let session = || SessionConfig::new(65001, "10.0.1.1".parse().unwrap(), RemoteAs::External);
+    let mut to_bird = PeerSpec::new(ip("10.0.1.2"), session());
+    to_bird.policy = PeerPolicy::accept_all();
+    let mut to_frr = PeerSpec::new(ip("10.0.2.2"), session());
+    to_frr.policy = PeerPolicy::accept_all();
+    let clos = run_speaker(
+        &mid,
+        SpeakerSpec {
+            listen: vec![],
+            peers: vec![to_bird, to_frr],
+            originate: vec![],
+        },
+    );
+
+    frr.wait_received(
+        ip("10.0.2.1"),
+        &["198.51.100.0/24".parse().unwrap()],
+        TIMEOUT,
+    )
+    .unwrap();
+    let path = frr
+        .vtysh("show bgp ipv4 unicast 198.51.100.0/24 json")
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&path).unwrap();
+    let as_path = v["paths"][0]["aspath"]["string"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(as_path, "65001 65002", "{path}");
+    // Split horizon: BIRD does not get its own prefix back, but gets nothing it sent either.
+    let back = bird.received_prefixes(ip("10.0.1.1")).unwrap();
+    assert!(
+        !back.contains(&"198.51.100.0/24".parse().unwrap()),
+        "{back:?}"
+    );
+
+    // Each subscription starts with the whole Loc-RIB: poll with fresh ones.
+    let nexthops = wait_until_with(TIMEOUT, "two next hops for the anycast prefix", &[], || {
+        let mut changes = block_on(clos.subscribe()).map_err(|e| e.to_string())?;
+        let snapshot = block_on(changes.recv()).ok_or("subscription closed")?;
+        match snapshot.iter().find(|c| c.prefix.to_string() == anycast) {
+            Some(c) if c.multipath.len() == 2 => Ok(c.multipath.clone()),
+            other => Err(format!("{other:?}").into()),
+        }
+    })
+    .unwrap();
+    let mut hops: Vec<String> = nexthops
+        .iter()
+        .map(|h| format!("{:?}", h.next_hop))
+        .collect();
+    hops.sort();
+    assert_eq!(hops, vec!["10.0.1.2", "10.0.2.2"]);
 }

@@ -7,7 +7,9 @@
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use clos_bgp::driver::{PeerAddress, PeerSpec, Speaker, SpeakerHandle, SpeakerSpec, SpeakerStatus};
+use clos_bgp::driver::{
+    PeerAddress, PeerPolicy, PeerSpec, Speaker, SpeakerHandle, SpeakerSpec, SpeakerStatus,
+};
 use clos_bgp::session::{RemoteAs, SessionConfig};
 use clos_bgp::wire::Prefix;
 use clos_testkit::peers::Frr;
@@ -133,6 +135,7 @@ fn start_clos(left: &Netns, link: &Link, listen: bool) -> SpeakerHandle {
                 local_address: None,
                 password: None,
                 ttl_security: false,
+                policy: PeerPolicy::accept_all(),
                 session: SessionConfig::new(65001, "10.0.0.1".parse().unwrap(), RemoteAs::External),
             }],
             originate: vec![OURS_V4.parse::<Prefix>().unwrap(), OURS_V6.parse().unwrap()],
@@ -325,6 +328,7 @@ fn a_missing_interface_is_reported_by_spawn() {
                 local_address: None,
                 password: None,
                 ttl_security: false,
+                policy: PeerPolicy::accept_all(),
                 session: SessionConfig::new(65001, "10.0.0.1".parse().unwrap(), RemoteAs::External),
             }],
             originate: Vec::new(),

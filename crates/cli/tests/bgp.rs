@@ -51,7 +51,8 @@ fn run_and_status_against_bird() {
     std::fs::write(
         &cfg,
         "asn: 65001\nrouter_id: 10.0.0.1\noriginate: [192.0.2.0/24]\n\
-         peers:\n  - address: 10.0.0.2\n    remote_as: 65002\n",
+         policy:\n  policies:\n    all: { default: accept }\n\
+         peers:\n  - address: 10.0.0.2\n    remote_as: 65002\n    import: all\n    export: all\n",
     )
     .unwrap();
     let mut cmd = left.command(CLOS);

@@ -302,10 +302,10 @@ impl Ipam {
         sx.allocs += 1;
         if full {
             sx.with_space.remove(&(num, bid));
-            if let Some(o) = block_owner {
-                if let Some(ns) = at(&mut self.ix.nodes, o).subnets.get_mut(&sid) {
-                    ns.with_space.remove(&(num, bid));
-                }
+            if let Some(o) = block_owner
+                && let Some(ns) = at(&mut self.ix.nodes, o).subnets.get_mut(&sid)
+            {
+                ns.with_space.remove(&(num, bid));
             }
         }
         if let Some(n) = node {
@@ -340,10 +340,10 @@ impl Ipam {
         sx.allocs -= 1;
         if was_full {
             sx.with_space.insert((num, a.block));
-            if let Some(o) = block_owner {
-                if let Some(ns) = at(&mut self.ix.nodes, o).subnets.get_mut(&a.subnet) {
-                    ns.with_space.insert((num, a.block));
-                }
+            if let Some(o) = block_owner
+                && let Some(ns) = at(&mut self.ix.nodes, o).subnets.get_mut(&a.subnet)
+            {
+                ns.with_space.insert((num, a.block));
             }
         }
         let mut changes = vec![Change::Delete {

@@ -366,14 +366,14 @@ impl Ipam {
                 make_net(family, start, prefix_len)
             }
         };
-        if let Some(gw) = spec.reserve.gateway {
-            if !cidr.contains(&gw) {
-                return Err(Error::InvalidGateway {
-                    subnet: spec.name.clone(),
-                    cidr,
-                    ip: gw,
-                });
-            }
+        if let Some(gw) = spec.reserve.gateway
+            && !cidr.contains(&gw)
+        {
+            return Err(Error::InvalidGateway {
+                subnet: spec.name.clone(),
+                cidr,
+                ip: gw,
+            });
         }
         let block_bits =
             u32::from(p.cidr.max_prefix_len() - p.block_prefix_len).min(host_bits(&cidr));

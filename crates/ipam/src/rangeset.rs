@@ -80,24 +80,23 @@ impl RangeSet {
     /// nothing) otherwise. Merges with touching neighbours so ranges stay minimal.
     pub(crate) fn insert_range(&mut self, a: u128, b: u128) -> bool {
         // The nearest range starting at or before `b` must end before `a`.
-        if let Some((_, &e)) = self.map.range(..=b).next_back() {
-            if e >= a {
-                return false;
-            }
+        if let Some((_, &e)) = self.map.range(..=b).next_back()
+            && e >= a
+        {
+            return false;
         }
         let (mut start, mut end) = (a, b);
-        if a > 0 {
-            if let Some((&s, &e)) = self.map.range(..a).next_back() {
-                if e == a - 1 {
-                    self.map.remove(&s);
-                    start = s;
-                }
-            }
+        if a > 0
+            && let Some((&s, &e)) = self.map.range(..a).next_back()
+            && e == a - 1
+        {
+            self.map.remove(&s);
+            start = s;
         }
-        if b < u128::MAX {
-            if let Some(e) = self.map.remove(&(b + 1)) {
-                end = e;
-            }
+        if b < u128::MAX
+            && let Some(e) = self.map.remove(&(b + 1))
+        {
+            end = e;
         }
         self.map.insert(start, end);
         true

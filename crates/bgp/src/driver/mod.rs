@@ -26,9 +26,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
 use self::conn::ConnHandle;
-use self::routes::Routes;
-pub use self::routes::{PeerStatus, SpeakerStatus};
+pub use self::routes::{PeerPolicy, PeerStatus, SpeakerStatus};
+use self::routes::{Routes, SessionAction};
 use crate::iana::CeaseSubcode;
+use crate::rib::Change;
 use crate::session::{ConnId, Direction, Input, Output, Session, SessionConfig, State};
 use crate::wire::{Notification, NotificationCode, Prefix};
 
@@ -72,6 +73,8 @@ pub struct PeerSpec {
     /// GTSM (RFC 5082): send with TTL 255 and accept only segments that arrive with 255, i.e.
     /// from a directly connected neighbour.
     pub ttl_security: bool,
+    /// Import and export policy, maximum prefixes.
+    pub policy: PeerPolicy,
     pub session: SessionConfig,
 }
 
@@ -84,6 +87,7 @@ impl PeerSpec {
             local_address: None,
             password: None,
             ttl_security: false,
+            policy: PeerPolicy::default(),
             session,
         }
     }
@@ -160,6 +164,7 @@ pub(crate) enum Command {
     Originate(Vec<Prefix>),
     Withdraw(Vec<Prefix>),
     Status(oneshot::Sender<SpeakerStatus>),
+    Subscribe(oneshot::Sender<mpsc::UnboundedReceiver<Vec<Change>>>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -185,6 +190,14 @@ impl SpeakerHandle {
     /// Withdraws locally originated `prefixes`.
     pub fn withdraw(&self, prefixes: Vec<Prefix>) -> Result<(), DriverError> {
         self.command(Command::Withdraw(prefixes))
+    }
+
+    /// Loc-RIB changes (best path and multipath set per prefix) for a FIB: the first batch is
+    /// the whole Loc-RIB, then every change as it happens.
+    pub async fn subscribe(&self) -> Result<mpsc::UnboundedReceiver<Vec<Change>>, DriverError> {
+        let (tx, rx) = oneshot::channel();
+        self.command(Command::Subscribe(tx))?;
+        rx.await.map_err(|_| DriverError::Stopped)
     }
 
     /// Sessions and route counts.
@@ -250,6 +263,8 @@ pub struct Speaker {
     conns: HashMap<ConnId, ConnHandle>,
     next_conn: ConnId,
     routes: Routes,
+    /// Loc-RIB change subscribers (the agent's FIB).
+    subscribers: Vec<mpsc::UnboundedSender<Vec<Change>>>,
     events: mpsc::UnboundedSender<Event>,
 }
 
@@ -314,6 +329,9 @@ impl Speaker {
                 }
             });
         }
+        // One speaker, one AS: the config file has a single `asn`.
+        let local_as = spec.peers.first().map_or(0, |p| p.session.local_as);
+        let policies = spec.peers.iter().map(|p| p.policy.clone()).collect();
         let mut speaker = Speaker {
             by_address: spec
                 .peers
@@ -339,10 +357,12 @@ impl Speaker {
             by_ifindex,
             conns: HashMap::new(),
             next_conn: 1,
-            routes: Routes::new(),
+            routes: Routes::new(local_as, policies),
+            subscribers: Vec::new(),
             events: tx.clone(),
         };
         speaker.routes.originate(&spec.originate);
+        speaker.flush_routes();
         for (i, nd) in interfaces {
             speaker.peers[i].ifindex = Some(nd.ifindex());
             tokio::spawn(nd.run(i, tx.clone()));
@@ -364,6 +384,7 @@ impl Speaker {
                 .peers
                 .iter()
                 .filter_map(|p| p.session.poll_timeout())
+                .chain(self.routes.next_deadline())
                 .min();
             let sleep = async {
                 match deadline {
@@ -383,11 +404,13 @@ impl Speaker {
                 },
                 () = sleep => self.timers(),
             }
+            self.flush_routes();
         }
     }
 
     fn timers(&mut self) {
         let now = Instant::now();
+        self.routes.expire(now);
         for i in 0..self.peers.len() {
             if self.peers[i]
                 .session
@@ -469,27 +492,27 @@ impl Speaker {
                 self.peers[peer].session.handle(Input::Closed { conn }, now);
                 self.drain(peer);
             }
-            Event::Command(Command::Originate(prefixes)) => {
-                self.routes.originate(&prefixes);
-                self.advertise_all();
-            }
-            Event::Command(Command::Withdraw(prefixes)) => {
-                self.routes.withdraw_local(&prefixes);
-                self.advertise_all();
-            }
+            Event::Command(Command::Originate(prefixes)) => self.routes.originate(&prefixes),
+            Event::Command(Command::Withdraw(prefixes)) => self.routes.withdraw_local(&prefixes),
             Event::Command(Command::Status(reply)) => {
-                let peers = self.peers.iter().enumerate().map(|(i, p)| {
-                    self.routes.peer_status(
-                        i,
-                        p.status_address(),
-                        p.session.state(),
-                        p.session.negotiated(),
-                    )
-                });
+                let peers = self
+                    .peers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| self.routes.status(i, p.status_address(), p.session.state()));
                 let _ = reply.send(SpeakerStatus {
                     peers: peers.collect(),
                     originated: self.routes.originated_count(),
+                    loc_rib: self.routes.loc_rib_count(),
                 });
+            }
+            Event::Command(Command::Subscribe(reply)) => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                // Pending changes go out first so the snapshot is not followed by stale ones.
+                self.flush_routes();
+                if tx.send(self.routes.snapshot()).is_ok() && reply.send(rx).is_ok() {
+                    self.subscribers.push(tx);
+                }
             }
             Event::Command(Command::Shutdown(_)) => {}
         }
@@ -612,68 +635,61 @@ impl Speaker {
                 Output::StateChanged { from, to } => {
                     tracing::info!(peer = %self.peers[i].spec.address, ?from, ?to, "BGP state");
                 }
-                Output::Established(_) => {
+                Output::Established(n) => {
                     let Some(conn) = self.peers[i].session.established_conn() else {
                         continue;
                     };
                     let local = self.conns.get(&conn).and_then(ConnHandle::local_addr);
-                    let local_as = self.peers[i].spec.session.local_as;
-                    let messages = self.routes.established(
-                        self.peers[i].session.negotiated(),
-                        local,
-                        local_as,
-                    );
-                    for m in messages {
-                        self.peers[i]
-                            .session
-                            .handle(Input::Transmit(m), Instant::now());
+                    let remote = self.peers[i].status_address();
+                    let messages = self.routes.established(i, remote, &n, local);
+                    self.transmit(i, messages);
+                }
+                Output::Update(outcome) => {
+                    if let Some(SessionAction::Reset {
+                        notification,
+                        idle_hold,
+                    }) = self.routes.update(i, &outcome)
+                    {
+                        let reset = Input::Reset {
+                            notification,
+                            idle_hold: Some(idle_hold),
+                        };
+                        self.peers[i].session.handle(reset, Instant::now());
                     }
                 }
-                Output::Update(outcome) => self.routes.update(i, *outcome),
                 Output::RouteRefresh(_) => {
-                    let Some(conn) = self.peers[i].session.established_conn() else {
-                        continue;
-                    };
-                    let local = self.conns.get(&conn).and_then(ConnHandle::local_addr);
-                    let local_as = self.peers[i].spec.session.local_as;
-                    let messages =
-                        self.routes
-                            .full_table(self.peers[i].session.negotiated(), local, local_as);
-                    for m in messages {
-                        self.peers[i]
-                            .session
-                            .handle(Input::Transmit(m), Instant::now());
-                    }
+                    let messages = self.routes.refresh(i);
+                    self.transmit(i, messages);
                 }
                 Output::Down(reason) => {
                     tracing::info!(peer = %self.peers[i].spec.address, ?reason, "session down");
-                    self.routes.peer_down(i);
+                    let graceful = reason.allows_graceful_restart()
+                        && self.peers[i].spec.session.graceful_restart.is_some();
+                    self.routes.peer_down(i, graceful, Instant::now());
                 }
             }
         }
     }
 
-    /// Re-sends the locally originated routes to every Established peer.
-    fn advertise_all(&mut self) {
+    /// Hands encoded messages to peer `i`'s Established session.
+    fn transmit(&mut self, i: usize, messages: Vec<Bytes>) {
         let now = Instant::now();
-        for i in 0..self.peers.len() {
-            if self.peers[i].session.state() != State::Established {
-                continue;
-            }
-            let Some(conn) = self.peers[i].session.established_conn() else {
-                continue;
-            };
-            let local = self.conns.get(&conn).and_then(ConnHandle::local_addr);
-            let local_as = self.peers[i].spec.session.local_as;
-            for m in self
-                .routes
-                .pending_local(self.peers[i].session.negotiated(), local, local_as)
-            {
-                self.peers[i].session.handle(Input::Transmit(m), now);
-            }
+        for m in messages {
+            self.peers[i].session.handle(Input::Transmit(m), now);
+        }
+    }
+
+    /// Runs best-path selection for whatever changed, sends the resulting UPDATEs and tells
+    /// the subscribers (the FIB).
+    fn flush_routes(&mut self) {
+        let (updates, changes) = self.routes.flush();
+        for (i, messages) in updates {
+            self.transmit(i, messages);
             self.drain(i);
         }
-        self.routes.local_sent();
+        if !changes.is_empty() {
+            self.subscribers.retain(|s| s.send(changes.clone()).is_ok());
+        }
     }
 
     fn shutdown(&mut self) {

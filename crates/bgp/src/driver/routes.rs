@@ -1,17 +1,30 @@
-//! The driver's route state: locally originated prefixes and what each peer sent.
-//! (The full RIB with best path and policy plugs in here.)
+//! The driver's route state: the RIB, each peer's import and export policy, and what we
+//! advertised to each peer (its Adj-RIB-Out), turned into UPDATE messages.
+//!
+//! Contract: the event loop calls [`Routes::established`], [`Routes::update`],
+//! [`Routes::peer_down`] and the local origination methods, then [`Routes::flush`], which
+//! selects best paths once for everything that changed and returns the messages for every
+//! Established peer plus the Loc-RIB changes for subscribers (the FIB). Nothing here does I/O.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::iana::Origin;
+use crate::iana::{CeaseSubcode, Origin};
+use crate::policy::{
+    Policy, RouteContext, Verdict, defaults,
+    transform::{self, EbgpExport},
+    wellknown,
+};
+use crate::rib::{self, Change, PeerId, PeerInfo, Rib, RibConfig, Route};
 use crate::session::State;
-use crate::wire::AsPath;
 use crate::wire::{
-    Negotiated, NextHop, PathAttributes, PeerKind, Prefix, UpdateOutcome, UpdatePacker,
+    AsPath, Negotiated, NextHop, Notification, NotificationCode, PathAttributes, PeerKind, Prefix,
+    UpdateOutcome, UpdatePacker,
 };
 
 /// One peer, for status output.
@@ -21,7 +34,12 @@ pub struct PeerStatus {
     pub state: String,
     pub remote_as: Option<u32>,
     pub router_id: Option<String>,
+    /// Routes of the peer in the RIB after import policy (stale ones included).
     pub received: usize,
+    /// Of those, kept as stale while the peer restarts (RFC 4724).
+    pub stale: usize,
+    /// Prefixes we currently advertise to the peer.
+    pub advertised: usize,
 }
 
 /// The whole speaker, for status output.
@@ -29,59 +47,155 @@ pub struct PeerStatus {
 pub struct SpeakerStatus {
     pub peers: Vec<PeerStatus>,
     pub originated: usize,
+    /// Prefixes with a best path.
+    pub loc_rib: usize,
 }
 
-#[derive(Debug, Default)]
+/// How the route state treats one peer (from its configuration).
+#[derive(Debug, Clone, Default)]
+pub struct PeerPolicy {
+    pub import: Option<Arc<Policy>>,
+    pub export: Option<Arc<Policy>>,
+    /// Reset the session with Cease/Maximum Number of Prefixes Reached beyond this many
+    /// routes, and stay down for `max_prefix_restart`.
+    pub max_prefixes: Option<u32>,
+    pub max_prefix_restart: Duration,
+}
+
+impl PeerPolicy {
+    /// Import and export everything: for tests and for iBGP-like lab setups.
+    pub fn accept_all() -> Self {
+        let all = Arc::new(Policy::accept_all());
+        PeerPolicy {
+            import: Some(all.clone()),
+            export: Some(all),
+            max_prefixes: None,
+            max_prefix_restart: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What the event loop must do to a session after [`Routes::update`].
+#[derive(Debug)]
+pub(super) enum SessionAction {
+    Reset {
+        notification: Notification,
+        idle_hold: Duration,
+    },
+}
+
+#[derive(Debug)]
+struct PeerRoutes {
+    policy: PeerPolicy,
+    /// Registered in the RIB while Established, and while its routes are kept stale.
+    id: Option<PeerId>,
+    /// The session's parameters, while Established.
+    session: Option<Session>,
+    /// When the stale routes of a gracefully restarting peer are dropped.
+    stale_until: Option<Instant>,
+}
+
+#[derive(Debug, Clone)]
+struct Session {
+    negotiated: Negotiated,
+    local: Option<SocketAddr>,
+    /// Prefixes we advertised on this session.
+    adj_out: HashSet<Prefix>,
+}
+
+/// Route state of a speaker. See the module docs.
+#[derive(Debug)]
 pub(super) struct Routes {
-    originated: BTreeSet<Prefix>,
-    /// Local changes not yet sent: true = announce, false = withdraw.
-    pending: HashMap<Prefix, bool>,
-    received: HashMap<usize, BTreeSet<Prefix>>,
+    rib: Rib,
+    local_as: u32,
+    peers: Vec<PeerRoutes>,
+    by_id: HashMap<PeerId, usize>,
+    originated: HashSet<Prefix>,
 }
 
-/// Attributes of our own routes as sent on a session: eBGP peers get our AS prepended,
-/// iBGP peers an empty AS_PATH and LOCAL_PREF (RFC 4271 section 5.1.2 and 5.1.5).
-fn local_attrs(n: &Negotiated, local_as: u32) -> PathAttributes {
-    let external = n.peer_kind == PeerKind::External;
+/// Import, in the order the policy module prescribes: RFC 8212 default, the policy, then
+/// graceful shutdown (so that a policy cannot undo a peer's drain).
+struct ImportPipeline<'a> {
+    policy: defaults::EffectivePolicy<'a>,
+    peer_as: u32,
+    peer_kind: PeerKind,
+    local_as: u32,
+    local_address: Option<IpAddr>,
+}
+
+impl rib::Import for ImportPipeline<'_> {
+    fn import(&mut self, prefix: &Prefix, attrs: &PathAttributes) -> rib::Verdict {
+        let mut ctx = RouteContext::new(*prefix, self.peer_as, self.peer_kind, self.local_as);
+        ctx.local_address = self.local_address;
+        let mut out = attrs.clone();
+        match self.policy.apply(&ctx, &mut out) {
+            Verdict::Reject => rib::Verdict::Reject,
+            Verdict::Accept => {
+                wellknown::graceful_shutdown_import(&mut out);
+                // The RIB shares the received attribute set when nothing changed.
+                if out == *attrs {
+                    rib::Verdict::Accept
+                } else {
+                    rib::Verdict::Modify(out)
+                }
+            }
+        }
+    }
+}
+
+/// Attributes of our own routes before export: no AS_PATH yet, ORIGIN IGP.
+fn local_attrs() -> PathAttributes {
     PathAttributes {
         origin: Some(Origin::Igp),
-        as_path: Some(if external {
-            AsPath::sequence([local_as])
-        } else {
-            AsPath::empty()
-        }),
-        local_pref: (!external).then_some(100),
+        as_path: Some(AsPath::empty()),
         ..PathAttributes::default()
     }
 }
 
-/// Our next hop on a session whose local end is `local`.
-fn next_hop(local: Option<SocketAddr>) -> Option<NextHop> {
-    Some(match local?.ip() {
+fn to_next_hop(ip: IpAddr) -> NextHop {
+    match ip {
         IpAddr::V4(v4) => NextHop::V4(v4),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => NextHop::V4(v4),
-            None if v6.is_unicast_link_local() => NextHop::V6 {
-                global: v6,
-                link_local: None,
-            },
+            // RFC 2545 wants the global address first; on a link-local (unnumbered) session it
+            // is the link-local one, which FRR and BIRD accept.
             None => NextHop::V6 {
                 global: v6,
                 link_local: None,
             },
         },
-    })
+    }
 }
 
 impl Routes {
-    pub fn new() -> Self {
-        Self::default()
+    pub fn new(local_as: u32, policies: Vec<PeerPolicy>) -> Self {
+        let config = RibConfig {
+            // A host with two ToRs wants both; a route server rarely needs more than 8.
+            max_paths: std::num::NonZeroU16::new(8).unwrap_or(std::num::NonZeroU16::MIN),
+            multipath_relax: true,
+            ..RibConfig::default()
+        };
+        Routes {
+            rib: Rib::new(config),
+            local_as,
+            peers: policies
+                .into_iter()
+                .map(|policy| PeerRoutes {
+                    policy,
+                    id: None,
+                    session: None,
+                    stale_until: None,
+                })
+                .collect(),
+            by_id: HashMap::new(),
+            originated: HashSet::new(),
+        }
     }
 
     pub fn originate(&mut self, prefixes: &[Prefix]) {
         for p in prefixes {
             if self.originated.insert(*p) {
-                self.pending.insert(*p, true);
+                self.rib.originate(*p, local_attrs());
             }
         }
     }
@@ -89,8 +203,292 @@ impl Routes {
     pub fn withdraw_local(&mut self, prefixes: &[Prefix]) {
         for p in prefixes {
             if self.originated.remove(p) {
-                self.pending.insert(*p, false);
+                self.rib.withdraw_local(*p);
             }
+        }
+    }
+
+    /// The session with peer `i` is Established: register it and build its initial UPDATEs
+    /// (the whole table through the export policy, then End-of-RIB per family).
+    pub fn established(
+        &mut self,
+        i: usize,
+        address: IpAddr,
+        n: &Negotiated,
+        local: Option<SocketAddr>,
+    ) -> Vec<Bytes> {
+        let mut info = PeerInfo::from_negotiated(address, self.local_as, n);
+        info.max_prefixes = self.peers[i].policy.max_prefixes;
+        // A peer back from a graceful restart keeps its id: its stale routes are refreshed by
+        // what it re-announces and swept by its End-of-RIB.
+        let id = match self.peers[i].id {
+            Some(id) => {
+                self.rib.update_peer(id, info);
+                id
+            }
+            None => {
+                let id = self.rib.add_peer(info);
+                self.by_id.insert(id, i);
+                id
+            }
+        };
+        self.peers[i].id = Some(id);
+        self.peers[i].stale_until = None;
+        self.peers[i].session = Some(Session {
+            negotiated: n.clone(),
+            local,
+            adj_out: HashSet::new(),
+        });
+        let routes: Vec<(Prefix, Route)> = self.rib.loc_rib().map(|e| (e.prefix, e.best)).collect();
+        let mut packer = UpdatePacker::new(n.decode_context());
+        for (prefix, best) in routes {
+            self.export_one(i, prefix, Some(&best), &mut packer);
+        }
+        for family in &n.families {
+            if let Err(err) = packer.end_of_rib(*family) {
+                tracing::warn!(%err, "cannot encode End-of-RIB");
+            }
+        }
+        packer.finish()
+    }
+
+    /// Everything we advertise to peer `i` again, for its ROUTE-REFRESH.
+    pub fn refresh(&mut self, i: usize) -> Vec<Bytes> {
+        let Some(s) = &mut self.peers[i].session else {
+            return Vec::new();
+        };
+        s.adj_out.clear();
+        let mut packer = UpdatePacker::new(s.negotiated.decode_context());
+        let routes: Vec<(Prefix, Route)> = self.rib.loc_rib().map(|e| (e.prefix, e.best)).collect();
+        for (prefix, best) in routes {
+            self.export_one(i, prefix, Some(&best), &mut packer);
+        }
+        packer.finish()
+    }
+
+    /// Applies an UPDATE from peer `i` through its import policy.
+    pub fn update(&mut self, i: usize, outcome: &UpdateOutcome) -> Option<SessionAction> {
+        if let UpdateOutcome::TreatAsWithdraw { reason, .. } = outcome {
+            tracing::warn!(%reason, "malformed UPDATE treated as withdraw (RFC 7606)");
+        }
+        let peer = &self.peers[i];
+        let (id, session) = (peer.id?, peer.session.as_ref()?);
+        let mut import = ImportPipeline {
+            policy: defaults::effective(
+                peer.policy.import.as_deref(),
+                session.negotiated.peer_kind,
+            ),
+            peer_as: session.negotiated.peer_as,
+            peer_kind: session.negotiated.peer_kind,
+            local_as: self.local_as,
+            local_address: session.local.map(|a| a.ip()),
+        };
+        let report = self.rib.apply_outcome(id, outcome, &mut import)?;
+        let exceeded = report.max_prefix?;
+        tracing::warn!(
+            limit = exceeded.limit,
+            accepted = exceeded.accepted,
+            "maximum prefixes exceeded"
+        );
+        Some(SessionAction::Reset {
+            notification: Notification::new(NotificationCode::Cease(
+                CeaseSubcode::MaximumPrefixesReached,
+            )),
+            idle_hold: self.peers[i].policy.max_prefix_restart,
+        })
+    }
+
+    /// The session with peer `i` ended. With graceful restart its routes stay (stale) until
+    /// it comes back and sends End-of-RIB, or its restart time passes.
+    pub fn peer_down(&mut self, i: usize, graceful: bool, now: Instant) {
+        let peer = &mut self.peers[i];
+        let restart_time = peer
+            .session
+            .take()
+            .and_then(|s| s.negotiated.peer_graceful_restart)
+            .map(|gr| Duration::from_secs(gr.restart_time.into()));
+        let Some(id) = peer.id else { return };
+        match restart_time.filter(|_| graceful) {
+            Some(t) => {
+                self.rib.peer_down(id, true, now);
+                peer.stale_until = Some(now + t);
+            }
+            None => {
+                self.rib.remove_peer(id);
+                self.by_id.remove(&id);
+                peer.id = None;
+                peer.stale_until = None;
+            }
+        }
+    }
+
+    /// The earliest stale-route deadline.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.peers.iter().filter_map(|p| p.stale_until).min()
+    }
+
+    /// Drops the stale routes of peers whose restart time has passed.
+    pub fn expire(&mut self, now: Instant) {
+        for peer in &mut self.peers {
+            if peer.stale_until.is_some_and(|t| t <= now) {
+                peer.stale_until = None;
+                if let Some(id) = peer.id {
+                    let n = self.rib.stale_expired(id);
+                    tracing::info!(swept = ?n, "restart time over: stale routes removed");
+                }
+            }
+        }
+    }
+
+    /// Selects best paths for everything that changed; returns the UPDATEs per Established
+    /// peer and the changes for the FIB.
+    pub fn flush(&mut self) -> (Vec<(usize, Vec<Bytes>)>, Vec<Change>) {
+        if !self.rib.has_pending_changes() {
+            return (Vec::new(), Vec::new());
+        }
+        let changes = self.rib.drain_changes();
+        let mut out = Vec::new();
+        for i in 0..self.peers.len() {
+            let Some(s) = &self.peers[i].session else {
+                continue;
+            };
+            let mut packer = UpdatePacker::new(s.negotiated.decode_context());
+            for c in &changes {
+                self.export_one(i, c.prefix, c.best.as_ref(), &mut packer);
+            }
+            let messages = packer.finish();
+            if !messages.is_empty() {
+                out.push((i, messages));
+            }
+        }
+        (out, changes)
+    }
+
+    /// Announces `best` for `prefix` to peer `i`, or withdraws what we sent before when the
+    /// route is gone or does not pass the export rules.
+    fn export_one(
+        &mut self,
+        i: usize,
+        prefix: Prefix,
+        best: Option<&Route>,
+        packer: &mut UpdatePacker,
+    ) {
+        let export = best.and_then(|b| self.export_attrs(i, prefix, b));
+        let Some(s) = &mut self.peers[i].session else {
+            return;
+        };
+        let result = match export {
+            Some((attrs, next_hop)) => {
+                s.adj_out.insert(prefix);
+                packer.announce(&attrs, next_hop, &[prefix])
+            }
+            None if s.adj_out.remove(&prefix) => packer.withdraw(&[prefix]),
+            None => Ok(0),
+        };
+        if let Err(err) = result {
+            // A family the session cannot carry (an IPv6 route to an IPv4-only peer).
+            tracing::debug!(%prefix, %err, "not advertised on this session");
+            s.adj_out.remove(&prefix);
+        }
+    }
+
+    /// The attributes and next hop of `best` as sent to peer `i`, or `None` if it must not be.
+    fn export_attrs(
+        &self,
+        i: usize,
+        prefix: Prefix,
+        best: &Route,
+    ) -> Option<(PathAttributes, NextHop)> {
+        let s = self.peers[i].session.as_ref()?;
+        let kind = s.negotiated.peer_kind;
+        let from = (best.peer != rib::PeerId::LOCAL)
+            .then(|| self.by_id.get(&best.peer).copied())
+            .flatten();
+        // Never back to where it came from; iBGP routes not to other iBGP peers (no route
+        // reflection).
+        if from == Some(i) {
+            return None;
+        }
+        if let Some(from) = from
+            && kind == PeerKind::Internal
+            && self.peers[from]
+                .session
+                .as_ref()
+                .map(|f| f.negotiated.peer_kind)
+                == Some(PeerKind::Internal)
+        {
+            return None;
+        }
+        let mut attrs = best.attrs.attrs().clone();
+        if !wellknown::export_allowed(&attrs, kind) {
+            return None;
+        }
+        let local_address = s.local.map(|a| a.ip())?;
+        let mut ctx = RouteContext::new(prefix, s.negotiated.peer_as, kind, self.local_as);
+        ctx.local_address = Some(local_address);
+        ctx.next_hop = best.attrs.next_hop().map(|nh| match nh {
+            NextHop::V4(a) => IpAddr::V4(a),
+            NextHop::V6 { global, .. } => IpAddr::V6(global),
+        });
+        let decision = defaults::effective(self.peers[i].policy.export.as_deref(), kind)
+            .evaluate(&ctx, &mut attrs);
+        if decision.verdict == Verdict::Reject {
+            return None;
+        }
+        attrs.prepare_for_readvertisement();
+        let next_hop = match kind {
+            PeerKind::External => transform::ebgp_export(
+                &mut attrs,
+                &EbgpExport {
+                    local_as: self.local_as,
+                    local_address,
+                    send_med: false,
+                    med_is_ours: decision.sets_med || best.peer == rib::PeerId::LOCAL,
+                },
+            ),
+            PeerKind::Internal => {
+                transform::ibgp_export(&mut attrs, Some(local_address)).unwrap_or(local_address)
+            }
+        };
+        Some((attrs, to_next_hop(next_hop)))
+    }
+
+    /// Every prefix with a best path, as changes (the first batch a FIB subscriber gets).
+    pub fn snapshot(&self) -> Vec<Change> {
+        self.rib
+            .loc_rib()
+            .map(|e| {
+                let multipath = e
+                    .multipath
+                    .iter()
+                    .filter_map(|r| {
+                        Some(rib::NextHopEntry {
+                            peer: r.peer,
+                            next_hop: r.attrs.next_hop()?,
+                        })
+                    })
+                    .collect();
+                Change {
+                    prefix: e.prefix,
+                    best: Some(e.best),
+                    multipath,
+                }
+            })
+            .collect()
+    }
+
+    pub fn status(&self, i: usize, address: IpAddr, state: State) -> PeerStatus {
+        let peer = &self.peers[i];
+        let counters = peer.id.and_then(|id| self.rib.peer_counters(id));
+        let n = peer.session.as_ref().map(|s| &s.negotiated);
+        PeerStatus {
+            address,
+            state: format!("{state:?}"),
+            remote_as: n.map(|n| n.peer_as),
+            router_id: n.map(|n| n.peer_id.to_string()),
+            received: counters.map_or(0, |c| c.accepted as usize),
+            stale: counters.map_or(0, |c| c.stale as usize),
+            advertised: peer.session.as_ref().map_or(0, |s| s.adj_out.len()),
         }
     }
 
@@ -98,140 +496,7 @@ impl Routes {
         self.originated.len()
     }
 
-    /// The messages a freshly Established peer gets: our routes, then End-of-RIB per family.
-    pub fn established(
-        &mut self,
-        n: Option<&Negotiated>,
-        local: Option<SocketAddr>,
-        local_as: u32,
-    ) -> Vec<Bytes> {
-        let Some(n) = n else { return Vec::new() };
-        let mut packer = UpdatePacker::new(n.decode_context());
-        let prefixes: Vec<Prefix> = self.originated.iter().copied().collect();
-        self.announce(&mut packer, &prefixes, local, local_attrs(n, local_as));
-        for family in &n.families {
-            if let Err(err) = packer.end_of_rib(*family) {
-                tracing::warn!(%err, "cannot send End-of-RIB");
-            }
-        }
-        packer.finish()
-    }
-
-    /// Everything we announce, for a ROUTE-REFRESH.
-    pub fn full_table(
-        &mut self,
-        n: Option<&Negotiated>,
-        local: Option<SocketAddr>,
-        local_as: u32,
-    ) -> Vec<Bytes> {
-        let Some(n) = n else { return Vec::new() };
-        let mut packer = UpdatePacker::new(n.decode_context());
-        let prefixes: Vec<Prefix> = self.originated.iter().copied().collect();
-        self.announce(&mut packer, &prefixes, local, local_attrs(n, local_as));
-        packer.finish()
-    }
-
-    /// Local changes since the last [`Routes::local_sent`], encoded for one peer.
-    pub fn pending_local(
-        &self,
-        n: Option<&Negotiated>,
-        local: Option<SocketAddr>,
-        local_as: u32,
-    ) -> Vec<Bytes> {
-        let Some(n) = n else { return Vec::new() };
-        let mut packer = UpdatePacker::new(n.decode_context());
-        let (add, del): (Vec<_>, Vec<_>) = self.pending.iter().partition(|(_, a)| **a);
-        let add: Vec<Prefix> = add.into_iter().map(|(p, _)| *p).collect();
-        let del: Vec<Prefix> = del.into_iter().map(|(p, _)| *p).collect();
-        if let Err(err) = packer.withdraw(&del) {
-            tracing::warn!(%err, "cannot encode withdrawals");
-        }
-        self.announce(&mut packer, &add, local, local_attrs(n, local_as));
-        packer.finish()
-    }
-
-    pub fn local_sent(&mut self) {
-        self.pending.clear();
-    }
-
-    fn announce(
-        &self,
-        packer: &mut UpdatePacker,
-        prefixes: &[Prefix],
-        local: Option<SocketAddr>,
-        attrs: PathAttributes,
-    ) {
-        let Some(nh) = next_hop(local) else { return };
-        // Prefixes of a family the session cannot carry with this next hop are skipped.
-        for family_prefixes in [
-            prefixes
-                .iter()
-                .filter(|p| matches!(p, Prefix::V4(_)))
-                .copied()
-                .collect::<Vec<_>>(),
-            prefixes
-                .iter()
-                .filter(|p| matches!(p, Prefix::V6(_)))
-                .copied()
-                .collect(),
-        ] {
-            if family_prefixes.is_empty() {
-                continue;
-            }
-            if let Err(err) = packer.announce(&attrs, nh, &family_prefixes) {
-                tracing::debug!(%err, "not announcing on this session");
-            }
-        }
-    }
-
-    pub fn update(&mut self, peer: usize, outcome: UpdateOutcome) {
-        let (update, announce) = match &outcome {
-            UpdateOutcome::Ok(u) => (u, true),
-            UpdateOutcome::AttributeDiscard { update, .. } => (update, true),
-            UpdateOutcome::TreatAsWithdraw {
-                withdrawals,
-                reason,
-                ..
-            } => {
-                tracing::warn!(%reason, "treat-as-withdraw");
-                (withdrawals, false)
-            }
-            UpdateOutcome::SessionReset(_) => return,
-        };
-        let rib = self.received.entry(peer).or_default();
-        for p in update.withdrawn.iter() {
-            rib.remove(&p);
-        }
-        if let Some(mp) = &update.mp_unreach {
-            for p in mp.withdrawn.iter() {
-                rib.remove(&p);
-            }
-        }
-        if announce {
-            rib.extend(update.nlri.iter());
-            if let Some(mp) = &update.mp_reach {
-                rib.extend(mp.nlri.iter());
-            }
-        }
-    }
-
-    pub fn peer_down(&mut self, peer: usize) {
-        self.received.remove(&peer);
-    }
-
-    pub fn peer_status(
-        &self,
-        peer: usize,
-        address: IpAddr,
-        state: State,
-        n: Option<&Negotiated>,
-    ) -> PeerStatus {
-        PeerStatus {
-            address,
-            state: format!("{state:?}"),
-            remote_as: n.map(|n| n.peer_as),
-            router_id: n.map(|n| n.peer_id.to_string()),
-            received: self.received.get(&peer).map_or(0, BTreeSet::len),
-        }
+    pub fn loc_rib_count(&self) -> usize {
+        self.rib.memory().prefixes
     }
 }

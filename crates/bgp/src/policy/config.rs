@@ -45,6 +45,8 @@ pub struct PolicyConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyDef {
+    /// Tried in order; none at all means every route gets `default`.
+    #[serde(default)]
     pub terms: Vec<TermDef>,
     /// For routes no term decides; `reject` unless written.
     #[serde(default)]

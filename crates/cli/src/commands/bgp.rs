@@ -90,24 +90,27 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn table(w: &mut dyn Write, status: &SpeakerStatus) -> std::io::Result<()> {
     writeln!(
         w,
-        "{:<40} {:<12} {:>10} {:<16} {:>9}",
-        "PEER", "STATE", "AS", "ROUTER-ID", "RECEIVED"
+        "{:<28} {:<12} {:>10} {:<16} {:>9} {:>6} {:>10}",
+        "PEER", "STATE", "AS", "ROUTER-ID", "RECEIVED", "STALE", "ADVERTISED"
     )?;
     for p in &status.peers {
-        let asn = p
-            .remote_as
-            .map(|a| a.to_string())
-            .unwrap_or_else(|| "-".into());
+        let asn = p.remote_as.map_or_else(|| "-".into(), |a| a.to_string());
         let id = p.router_id.clone().unwrap_or_else(|| "-".into());
         writeln!(
             w,
-            "{:<40} {:<12} {:>10} {:<16} {:>9}",
+            "{:<28} {:<12} {:>10} {:<16} {:>9} {:>6} {:>10}",
             p.address.to_string(),
             p.state,
             asn,
             id,
-            p.received
+            p.received,
+            p.stale,
+            p.advertised
         )?;
     }
-    writeln!(w, "originated prefixes: {}", status.originated)
+    writeln!(
+        w,
+        "originated prefixes: {}, prefixes with a best path: {}",
+        status.originated, status.loc_rib
+    )
 }

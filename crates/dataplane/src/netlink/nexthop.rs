@@ -250,7 +250,7 @@ impl<T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&T>> for NexthopAttribute {
                 n => return Err(format!("NHA_GATEWAY: expected 4 or 16 bytes, got {n}").into()),
             }),
             NHA_GROUP => {
-                if v.len() % GROUP_ENTRY_LEN != 0 {
+                if !v.len().is_multiple_of(GROUP_ENTRY_LEN) {
                     return Err(format!(
                         "NHA_GROUP: length {} is not a multiple of {GROUP_ENTRY_LEN}",
                         v.len()
