@@ -661,3 +661,29 @@ async fn openapi_and_metrics() {
         assert!(text.contains(needle), "{needle} missing in\n{text}");
     }
 }
+
+#[tokio::test]
+async fn racks_and_nodes_get_asns_from_the_site_plan() {
+    let h = Harness::new().await;
+    h.fixture().await;
+    let r1 = h.ok(Method::GET, "/v1/racks/r1", None).await;
+    assert_eq!(r1["asn"], 4_200_000_001u32);
+    let r2 = h
+        .ok(Method::POST, "/v1/racks", Some(json!({"name": "r2"})))
+        .await;
+    assert_eq!(r2["asn"], 4_200_000_002u32);
+    let n1 = h.ok(Method::GET, "/v1/nodes/n1", None).await;
+    let n2 = h.ok(Method::GET, "/v1/nodes/n2", None).await;
+    assert_eq!(n1["asn"], 4_200_010_000u32);
+    assert_eq!(n2["asn"], 4_200_010_001u32);
+    // Nodes in a rack that does not exist are refused.
+    let a = h
+        .admin(
+            Method::POST,
+            "/v1/nodes",
+            Some(json!({"name": "n5", "rack": "nope"})),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(a.body["field"], "rack");
+}

@@ -178,8 +178,47 @@ pub(crate) async fn put_site(
 
 // --- racks and switches (admin only) -----------------------------------------------------
 
+async fn as_is<R>(_: &AppState, r: R) -> Result<R> {
+    Ok(r)
+}
+
+/// A rack without an ASN gets the lowest free one of the site's rack range (RFC 7938: one ASN
+/// per rack, shared by its leaves). Two racks created at the same moment could pick the same
+/// one; the rack's ASN can be corrected with an update.
+async fn assign_rack_asn(state: &AppState, mut r: Rack) -> Result<Rack> {
+    if r.asn.is_some() {
+        return Ok(r);
+    }
+    let plan = match read::<Site>(state, "site").await {
+        Ok(s) => s.asn_plan,
+        Err(Error::NotFound { .. }) => clos_model::AsnPlan::default(),
+        Err(e) => return Err(e),
+    };
+    let racks = state
+        .store()
+        .range(clos_store::RangeRequest::new(clos_store::KeyRange::prefix(
+            keys::collection(Rack::PLURAL),
+        )))
+        .await?;
+    let mut used = std::collections::HashSet::new();
+    for kv in &racks.kvs {
+        if let Some(a) = decode::<Rack>(kv)?.asn {
+            used.insert(a);
+        }
+    }
+    r.asn = Some(
+        (plan.rack_asn_first..=plan.rack_asn_last)
+            .find(|a| !used.contains(a))
+            .ok_or_else(|| Error::Conflict {
+                detail: "the site's rack ASN range is used up".into(),
+                hint: "widen asn_plan.rack_asn_first..rack_asn_last in the site",
+            })?,
+    );
+    Ok(r)
+}
+
 macro_rules! admin_crud {
-    ($t:ty, $tag:literal, $coll:literal, $item:literal, $list:ident, $create:ident, $get:ident, $update:ident, $delete:ident) => {
+    ($t:ty, $tag:literal, $coll:literal, $item:literal, $prepare:ident, $list:ident, $create:ident, $get:ident, $update:ident, $delete:ident) => {
         #[doc = concat!("Lists the ", $tag, ".")]
         #[utoipa::path(get, path = $coll, tag = $tag, security(("bearer" = [])), params(ListQuery),
             responses((status = 200, body = Page<$t>), (status = "default", body = Problem, content_type = "application/problem+json")))]
@@ -201,7 +240,8 @@ macro_rules! admin_crud {
             body: JsonBody,
         ) -> Result<Response> {
             p.require_admin(concat!("create ", $tag))?;
-            Ok(created(create::<$t>(&state, body.parse()?).await?))
+            let r = $prepare(&state, body.parse()?).await?;
+            Ok(created(create::<$t>(&state, r).await?))
         }
 
         #[doc = concat!("Reads one of the ", $tag, ".")]
@@ -250,6 +290,7 @@ admin_crud!(
     "racks",
     "/v1/racks",
     "/v1/racks/{name}",
+    assign_rack_asn,
     list_racks,
     create_rack,
     get_rack,
@@ -261,6 +302,7 @@ admin_crud!(
     "switches",
     "/v1/switches",
     "/v1/switches/{name}",
+    as_is,
     list_switches,
     create_switch,
     get_switch,
