@@ -5,7 +5,9 @@ use std::net::IpAddr;
 use std::process::Command;
 use std::time::Duration;
 
-use clos_testkit::{BgpSpeaker, Daemon, NeighborSpec, Netns, SpeakerSpec, wait_until_with};
+use clos_testkit::{
+    BgpSpeaker, Daemon, NeighborSpec, Netns, PeerDaemon, SpeakerSpec, wait_until_with,
+};
 
 const CLOS: &str = env!("CARGO_BIN_EXE_clos");
 
@@ -103,5 +105,95 @@ fn run_and_status_against_bird() {
     assert!(
         table.contains("10.0.0.2") && table.contains("Established"),
         "{table}"
+    );
+}
+
+/// kill -9 of `clos bgp run` and a restart with `--restarted`: FRR (graceful-restart helper)
+/// keeps our prefix the whole time, so traffic towards the host never stops.
+#[test]
+fn crash_and_graceful_restart_keeps_our_routes_at_frr() {
+    let left = Netns::new().unwrap();
+    let right = Netns::new().unwrap();
+    let link = left.link_to(&right).unwrap();
+    left.add_addr(&link.local, "10.0.0.1/30").unwrap();
+    right.add_addr(&link.remote, "10.0.0.2/30").unwrap();
+    let frr = clos_testkit::peers::Frr::start(
+        &right,
+        &SpeakerSpec::new(65002, "10.0.0.2".parse().unwrap())
+            .neighbor(NeighborSpec::new(ip("10.0.0.1"), 65001))
+            .graceful_restart(120),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bgp.yaml");
+    let control = dir.path().join("bgp.sock");
+    std::fs::write(
+        &cfg,
+        "asn: 65001\nrouter_id: 10.0.0.1\noriginate: [192.0.2.0/24]\n\
+         policy:\n  policies:\n    all: { default: accept }\n\
+         peers:\n  - address: 10.0.0.2\n    remote_as: 65002\n    import: all\n    export: all\n",
+    )
+    .unwrap();
+    let start = |extra: &[&str]| {
+        let mut cmd = left.command(CLOS);
+        cmd.args(["bgp", "run", "-c"])
+            .arg(&cfg)
+            .arg("--control")
+            .arg(&control)
+            .args(extra);
+        Daemon::spawn("clos bgp", cmd, &dir.path().join("clos.log")).unwrap()
+    };
+    let ours: ipnet::IpNet = "192.0.2.0/24".parse().unwrap();
+    let first = start(&[]);
+    frr.wait_received(ip("10.0.0.1"), &[ours], Duration::from_secs(60))
+        .unwrap();
+
+    first.kill();
+    // FRR notices the dead connection and marks our route stale, but keeps it.
+    wait_until_with(
+        Duration::from_secs(30),
+        "FRR to mark our route stale",
+        &[&frr],
+        || {
+            let out = frr
+                .vtysh("show bgp ipv4 unicast 192.0.2.0/24 json")
+                .map_err(|e| e.to_string())?;
+            if out.contains("\"stale\":true") {
+                Ok(())
+            } else {
+                Err(out.into())
+            }
+        },
+    )
+    .unwrap();
+    assert!(
+        frr.received_prefixes(ip("10.0.0.1"))
+            .unwrap()
+            .contains(&ours)
+    );
+
+    let second = start(&["--restarted"]);
+    wait_until_with(
+        Duration::from_secs(60),
+        "our route fresh again at FRR",
+        &[&frr],
+        || {
+            second.check_running().map_err(clos_testkit::Retry::Fail)?;
+            let out = frr
+                .vtysh("show bgp ipv4 unicast 192.0.2.0/24 json")
+                .map_err(|e| e.to_string())?;
+            if out.contains("\"valid\":true") && !out.contains("\"stale\":true") {
+                Ok(())
+            } else {
+                Err(out.into())
+            }
+        },
+    )
+    .unwrap();
+    // FRR saw the restart flag in our OPEN.
+    let n = frr.vtysh("show bgp neighbors 10.0.0.1 json").unwrap();
+    assert!(
+        n.contains("gracefulRestart") || n.contains("gracefulRestartInfo"),
+        "{n}"
     );
 }

@@ -22,6 +22,10 @@ pub enum BgpCommand {
         /// Control socket for `clos bgp status`.
         #[arg(long, default_value = DEFAULT_CONTROL)]
         control: PathBuf,
+        /// This start follows a crash or an upgrade with the kernel routes left in place: tell
+        /// the peers (RFC 4724 Restart State bit) so they keep our routes until our End-of-RIB.
+        #[arg(long)]
+        restarted: bool,
     },
     /// Check a configuration file and print it with every default filled in.
     Validate {
@@ -44,10 +48,21 @@ pub fn run(cmd: BgpCommand, format: OutputFormat) -> anyhow::Result<()> {
                 write!(w, "{yaml}")
             })
         }
-        BgpCommand::Run { config, control } => {
-            let spec = load(&config)?
+        BgpCommand::Run {
+            config,
+            control,
+            restarted,
+        } => {
+            let mut spec = load(&config)?
                 .validate()
                 .with_context(|| format!("invalid configuration in {}", config.display()))?;
+            if restarted {
+                for peer in &mut spec.peers {
+                    if let Some(gr) = &mut peer.session.graceful_restart {
+                        gr.restarting = true;
+                    }
+                }
+            }
             runtime()?.block_on(async move {
                 let handle = Speaker::spawn(spec).await?;
                 tracing::info!(listen = ?handle.local_addrs(), "speaker running");

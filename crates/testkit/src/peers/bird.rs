@@ -115,6 +115,9 @@ fn render(spec: &SpeakerSpec) -> String {
         if n.ttl_security {
             c.push_str("  ttl security on;\n");
         }
+        if let Some(t) = spec.graceful_restart {
+            let _ = writeln!(c, "  graceful restart on;\n  graceful restart time {t};");
+        }
         // Short timers so tests converge fast.
         c.push_str("  hold time 9;\n  connect retry time 2;\n");
         c.push_str("  ipv4 {\n    import all;\n    export all;\n");

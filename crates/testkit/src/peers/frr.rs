@@ -106,6 +106,12 @@ fn render(spec: &SpeakerSpec) -> String {
     let _ = writeln!(c, " bgp router-id {}", spec.router_id);
     // A test peer accepts and announces everything (RFC 8212 would otherwise block eBGP).
     c.push_str(" no bgp ebgp-requires-policy\n no bgp network import-check\n");
+    if let Some(t) = spec.graceful_restart {
+        let _ = writeln!(
+            c,
+            " bgp graceful-restart\n bgp graceful-restart restart-time {t}"
+        );
+    }
     for n in &spec.neighbors {
         let _ = writeln!(c, " neighbor {} remote-as {}", n.address, n.remote_as);
         if let Some(port) = n.port {

@@ -124,6 +124,8 @@ pub struct SpeakerSpec {
     pub neighbors: Vec<NeighborSpec>,
     /// Prefixes the speaker originates.
     pub networks: Vec<IpNet>,
+    /// Graceful restart (RFC 4724) with this restart time in seconds (BIRD and FRR).
+    pub graceful_restart: Option<u16>,
 }
 
 impl SpeakerSpec {
@@ -133,7 +135,13 @@ impl SpeakerSpec {
             router_id,
             neighbors: Vec::new(),
             networks: Vec::new(),
+            graceful_restart: None,
         }
+    }
+
+    pub fn graceful_restart(mut self, restart_time: u16) -> Self {
+        self.graceful_restart = Some(restart_time);
+        self
     }
 
     pub fn neighbor(mut self, neighbor: NeighborSpec) -> Self {
