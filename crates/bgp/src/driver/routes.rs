@@ -22,6 +22,7 @@ use crate::policy::{
 };
 use crate::rib::{self, Change, PeerId, PeerInfo, Rib, RibConfig, Route};
 use crate::session::State;
+use crate::wire::attr::as4;
 use crate::wire::{
     AsPath, Negotiated, NextHop, Notification, NotificationCode, PathAttributes, PeerKind, Prefix,
     UpdateOutcome, UpdatePacker,
@@ -141,6 +142,18 @@ impl rib::Import for ImportPipeline<'_> {
             }
         }
     }
+}
+
+/// `outcome` with AS4_PATH and AS4_AGGREGATOR merged into AS_PATH and AGGREGATOR.
+fn reconcile_as4(outcome: &UpdateOutcome) -> UpdateOutcome {
+    let mut outcome = outcome.clone();
+    match &mut outcome {
+        UpdateOutcome::Ok(u) | UpdateOutcome::AttributeDiscard { update: u, .. } => {
+            as4::reconcile(&mut u.attrs);
+        }
+        UpdateOutcome::TreatAsWithdraw { .. } | UpdateOutcome::SessionReset(_) => {}
+    }
+    outcome
 }
 
 /// Attributes of our own routes before export: no AS_PATH yet, ORIGIN IGP.
@@ -273,6 +286,15 @@ impl Routes {
         }
         let peer = &self.peers[i];
         let (id, session) = (peer.id?, peer.session.as_ref()?);
+        // A 2-octet peer carries 4-octet AS numbers in AS4_PATH/AS4_AGGREGATOR: merge them
+        // before anything looks at the path (RFC 6793 section 4.2.3).
+        let reconciled;
+        let outcome = if session.negotiated.four_octet_as {
+            outcome
+        } else {
+            reconciled = reconcile_as4(outcome);
+            &reconciled
+        };
         let mut import = ImportPipeline {
             policy: defaults::effective(
                 peer.policy.import.as_deref(),
@@ -436,6 +458,8 @@ impl Routes {
             return None;
         }
         attrs.prepare_for_readvertisement();
+        attrs.as4_path = None;
+        attrs.as4_aggregator = None;
         let next_hop = match kind {
             PeerKind::External => transform::ebgp_export(
                 &mut attrs,
@@ -450,6 +474,9 @@ impl Routes {
                 transform::ibgp_export(&mut attrs, Some(local_address)).unwrap_or(local_address)
             }
         };
+        if !s.negotiated.four_octet_as {
+            as4::split_for_two_octet_peer(&mut attrs);
+        }
         Some((attrs, to_next_hop(next_hop)))
     }
 
