@@ -333,3 +333,42 @@ fn transit_and_multipath_between_bird_and_frr() {
     hops.sort();
     assert_eq!(hops, vec!["10.0.1.2", "10.0.2.2"]);
 }
+
+/// More routes than the peer's maximum: we reset the session with Cease/Maximum Number of
+/// Prefixes Reached, and FRR hears exactly that.
+#[test]
+fn max_prefix_resets_the_session_with_cease() {
+    let left = Netns::new().unwrap();
+    let right = Netns::new().unwrap();
+    let link = left.link_to(&right).unwrap();
+    left.add_addr(&link.local, "10.0.0.1/30").unwrap();
+    right.add_addr(&link.remote, "10.0.0.2/30").unwrap();
+    let mut daemon = DaemonSpec::new(65002, "10.0.0.2".parse().unwrap())
+        .neighbor(NeighborSpec::new(ip("10.0.0.1"), 65001));
+    for i in 0..3 {
+        daemon = daemon.network(format!("198.51.{i}.0/24").parse().unwrap());
+    }
+    let frr = clos_testkit::peers::Frr::start(&right, &daemon).unwrap();
+    let mut spec = clos_spec();
+    spec.peers[0].policy.max_prefixes = Some(2);
+    spec.peers[0].policy.max_prefix_restart = Duration::from_secs(30);
+    let clos = run_speaker(&left, spec);
+    wait_until_with(TIMEOUT, "FRR to receive our Cease", &[&frr], || {
+        let out = frr
+            .vtysh("show bgp neighbors 10.0.0.1")
+            .map_err(|e| e.to_string())?;
+        if out.contains("Maximum Number of Prefixes Reached") {
+            Ok(())
+        } else {
+            Err(out.into())
+        }
+    })
+    .unwrap();
+    // We stay down for the restart time instead of flapping.
+    let status = block_on(clos.status()).unwrap();
+    assert_eq!(status.peers[0].state, "Idle", "{status:?}");
+    assert_eq!(
+        status.peers[0].received, 0,
+        "routes of a reset peer are dropped"
+    );
+}
