@@ -88,6 +88,8 @@ pub struct RunResult {
     pub polls: usize,
     /// Routes in the receiver namespace's kernel table (0: the receiver did not install any).
     pub kernel_routes: usize,
+    /// What the sender's connection delivered by the end (OPEN and KEEPALIVE included).
+    pub wire_bytes: u64,
 }
 
 /// Everything measured for one receiver.
@@ -110,10 +112,12 @@ pub struct Workload {
     /// How many prefixes of each length.
     pub lengths: BTreeMap<u8, usize>,
     pub attributes: String,
-    pub updates: usize,
+    /// The table fully packed (as many prefixes per UPDATE as fit): its UPDATEs and bytes, to
+    /// compare with what the sender puts on the wire.
+    pub packed_updates: usize,
+    pub packed_bytes: usize,
     pub max_message_len: usize,
     pub sender: String,
-    pub sender_encode_seconds: f64,
     pub clos_receiver: String,
     /// The 1-minute load average when the benchmark started: other work skews the figures.
     pub load_before: f64,
@@ -125,7 +129,7 @@ pub fn run(args: &Args, output: Output) -> Result<()> {
     }
     let prefixes = generate(args.prefixes)?;
     let clos = ClosCommand::find(args.clos_bin.as_deref())?;
-    let (encode, updates) = encode_cost(&prefixes)?;
+    let (packed_updates, packed_bytes) = packed(&prefixes)?;
     let workload = Workload {
         prefixes: prefixes.len(),
         runs: args.runs,
@@ -137,12 +141,12 @@ pub fn run(args: &Args, output: Output) -> Result<()> {
             receiver::SENDER_ADDR,
             SENDER = receiver::SENDER_AS
         ),
-        updates,
+        packed_updates,
+        packed_bytes,
         max_message_len: DecodeContext::default().max_message_len(),
         sender: "clos-bgp Speaker in this process (current-thread runtime in its own namespace), \
                  hold time 0, no graceful restart"
             .into(),
-        sender_encode_seconds: encode.as_secs_f64(),
         clos_receiver: clos.describe(),
         load_before: proc::load_average(),
     };
@@ -153,8 +157,8 @@ pub fn run(args: &Args, output: Output) -> Result<()> {
         );
     }
     eprintln!(
-        "bgp-ingest: {} prefixes in {} UPDATEs (encoded in {:.3} s), {} run(s) per receiver",
-        workload.prefixes, updates, workload.sender_encode_seconds, args.runs
+        "bgp-ingest: {} prefixes ({packed_updates} UPDATEs fully packed), {} run(s) per receiver",
+        workload.prefixes, args.runs
     );
     let mut results = Vec::new();
     for &kind in &args.receivers {
@@ -261,6 +265,7 @@ fn run_once(
             );
         }
     };
+    let wire_bytes = wire_bytes(&sender_ns)?;
     let processes = settled_rss(rx.as_ref());
     rx.check_running()?;
     let kernel_routes = receiver_ns
@@ -279,6 +284,7 @@ fn run_once(
         query_ms: poller.mean_query_ms(),
         polls: poller.polls,
         kernel_routes,
+        wire_bytes,
     })
 }
 
@@ -582,8 +588,8 @@ fn lengths(prefixes: &[Prefix]) -> BTreeMap<u8, usize> {
     m
 }
 
-/// How long the sender takes to encode the table, and into how many UPDATEs.
-fn encode_cost(prefixes: &[Prefix]) -> Result<(Duration, usize)> {
+/// The table packed into as few UPDATEs as fit 4096 bytes: how many, and their bytes.
+fn packed(prefixes: &[Prefix]) -> Result<(usize, usize)> {
     let attrs = PathAttributes {
         origin: Some(Origin::Igp),
         as_path: Some(AsPath::sequence([receiver::SENDER_AS])),
@@ -593,13 +599,25 @@ fn encode_cost(prefixes: &[Prefix]) -> Result<(Duration, usize)> {
         four_octet_as: true,
         ..DecodeContext::default()
     };
-    let t = Instant::now();
     let mut sorted = prefixes.to_vec();
     sorted.sort_unstable();
     let mut packer = UpdatePacker::new(ctx);
     packer.announce(&attrs, NextHop::V4(receiver::SENDER_ADDR), &sorted)?;
-    let updates = packer.finish().len();
-    Ok((t.elapsed(), updates))
+    let messages = packer.finish();
+    Ok((messages.len(), messages.iter().map(|m| m.len()).sum()))
+}
+
+/// Bytes the sender's connection has delivered to the receiver (`ss`'s `bytes_acked`, which
+/// counts the SYN too).
+fn wire_bytes(sender: &Netns) -> Result<u64> {
+    let out = sender.exec(
+        "ss",
+        &["-tinH", "dst", &receiver::RECEIVER_ADDR.to_string()],
+    )?;
+    out.split_whitespace()
+        .find_map(|f| f.strip_prefix("bytes_acked:"))
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("no bytes_acked in `ss -ti`: {out:?}").into())
 }
 
 #[cfg(test)]

@@ -72,20 +72,26 @@ fn table(w: &mut dyn Write, workload: &Workload, rows: &[Row]) -> std::io::Resul
         .collect();
     writeln!(
         w,
-        "BGP ingest: {} IPv4 prefixes ({}) in {} UPDATEs of at most {} bytes; best of {} run(s); \
-         polled every {} ms",
+        "BGP ingest: {} IPv4 prefixes ({}); best of {} run(s); polled every {} ms",
         workload.prefixes,
         lengths.join(", "),
-        workload.updates,
-        workload.max_message_len,
         workload.runs,
         workload.poll_ms
     )?;
     writeln!(w, "attributes: {}", workload.attributes)?;
+    let sent = rows
+        .iter()
+        .find_map(|r| r.result.best.as_ref())
+        .map_or(0, |b| b.wire_bytes);
     writeln!(
         w,
-        "sender: {}; encodes the table in {:.3} s",
-        workload.sender, workload.sender_encode_seconds
+        "sender: {}; sent {:.1} bytes per prefix (fully packed: {:.1}, {} UPDATEs of at most {} \
+         bytes)",
+        workload.sender,
+        sent as f64 / workload.prefixes as f64,
+        workload.packed_bytes as f64 / workload.prefixes as f64,
+        workload.packed_updates,
+        workload.max_message_len,
     )?;
     writeln!(w, "clos receiver: {}", workload.clos_receiver)?;
     writeln!(
