@@ -4,19 +4,19 @@
 //! - Two fresh namespaces joined by a veth: the sender at 192.0.2.1 (AS 65001), the receiver at
 //!   192.0.2.2 (AS 65002), eBGP, IPv4 unicast only.
 //! - The receiver starts first, passive, from a config that accepts everything. Then the
-//!   sender, our own speaker in this process on a thread inside its namespace, connects with
-//!   all N prefixes already originated: on Established it sends the whole table at once, packed
-//!   into as few UPDATEs as fit 4096 bytes (extended messages are not offered, so every
-//!   receiver gets the same messages).
-//! - The clock starts when the sender, asked every millisecond, reports the session
-//!   Established: it answers only once the whole table is encoded and queued for the socket.
+//!   sender (see [`crate::sender`]), in this process on a thread inside its namespace, connects
+//!   and on Established sends all N prefixes (extended messages are not offered, so every
+//!   receiver gets the same UPDATEs of at most 4096 bytes). The clock starts when the table
+//!   starts to go out.
 //! - The receiver is polled (after 5, 10, 20... ms, then every `--poll-ms`) for the count of
 //!   prefixes received from the sender, through a counter rather than a table dump. The clock
 //!   stops when it reports all N, extrapolated between the last two polls at their rate, with
 //!   the polls' times as bounds. Then its resident memory is read once it stops growing.
 //!
-//! The sender is the same for every receiver and is not the bottleneck: it encodes the table
-//! before the clock starts (that cost is reported on its own), then only writes queued bytes.
+//! The sender is the same for every receiver. The `sink` receiver, which only counts prefixes,
+//! shows its ceiling: a receiver whose time is close to the sink's is limited by the sender.
+//! Each run also reports the bytes the sender put on the wire per prefix, against the fully
+//! packed table.
 //!
 //! Receivers: BIRD, FRR, GoBGP and OpenBGPD from the test kit's generated configs (FRR with
 //! `bgp no-rib`, so that none of them programs the kernel; the report flags any kernel routes
@@ -29,16 +29,12 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use clos_bgp::config::SpeakerConfig;
-use clos_bgp::driver::{Speaker, SpeakerHandle};
-use clos_bgp::iana::Origin;
-use clos_bgp::wire::{
-    AsPath, DecodeContext, Family, NextHop, PathAttributes, Prefix, UpdatePacker,
-};
+use clos_bgp::wire::{DecodeContext, Prefix};
 use clos_testkit::Netns;
 use serde::Serialize;
 
 use crate::receiver::{self, ClosCommand, Kind, Receiver};
+use crate::sender::{self, SenderKind};
 use crate::{Output, Result, proc, report};
 
 #[derive(Debug, clap::Args)]
@@ -49,12 +45,12 @@ pub struct Args {
     /// Runs per receiver; the best is reported.
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
-    /// Receivers to measure, in this order.
+    /// Receivers to measure, in this order. `sink` only counts prefixes: the sender's ceiling.
     #[arg(
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "bird,frr,gobgp,openbgpd,clos"
+        default_value = "sink,bird,frr,gobgp,openbgpd,clos"
     )]
     pub receivers: Vec<Kind>,
     /// Interval between polls of the receiver, in milliseconds. The first polls come sooner
@@ -65,6 +61,10 @@ pub struct Args {
     /// Give up on a run after this many seconds of ingest.
     #[arg(long, default_value_t = 900)]
     pub timeout: u64,
+    /// What sends the table: the clos-bgp Speaker as it dumps a table today, or the session
+    /// core writing the fully packed table at once (never the bottleneck).
+    #[arg(long, value_enum, default_value_t = SenderKind::Speaker)]
+    pub sender: SenderKind,
     /// The `clos` binary for the clos receiver, run as `clos bgp run`. Default: `clos` next to
     /// this binary (`cargo build --release -p clos-cli` puts it in `target/release`), else
     /// `builtin`: this binary runs the same speaker from the clos-bgp it was built with.
@@ -144,9 +144,7 @@ pub fn run(args: &Args, output: Output) -> Result<()> {
         packed_updates,
         packed_bytes,
         max_message_len: DecodeContext::default().max_message_len(),
-        sender: "clos-bgp Speaker in this process (current-thread runtime in its own namespace), \
-                 hold time 0, no graceful restart"
-            .into(),
+        sender: format!("{:?}: {}", args.sender, args.sender.describe()).to_lowercase(),
         clos_receiver: clos.describe(),
         load_before: proc::load_average(),
     };
@@ -217,8 +215,8 @@ fn run_once(
 
     eprintln!("[{label}] starting the receiver");
     let rx = receiver::start(kind, &receiver_ns, clos)?;
-    let sender = Sender::start(&sender_ns, prefixes.to_vec())?;
-    let start = sender.wait_established(rx.as_ref())?;
+    let sender = sender::start(args.sender, &sender_ns, prefixes.to_vec())?;
+    let start = sender.wait_started(rx.as_ref())?;
     eprintln!("[{label}] established, sending");
 
     let want = prefixes.len() as u64;
@@ -443,116 +441,6 @@ impl<'a> Poller<'a> {
     }
 }
 
-/// The sending speaker on a thread of its own inside `ns`; stopped when dropped.
-struct Sender {
-    handle: SpeakerHandle,
-    /// For the handle's async calls from this thread.
-    rt: tokio::runtime::Runtime,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Sender {
-    fn start(ns: &Netns, prefixes: Vec<Prefix>) -> Result<Self> {
-        // Built through the config file's form, which fills in every default, then tuned.
-        let mut config = receiver::speaker_config(
-            receiver::SENDER_AS,
-            receiver::SENDER_ADDR,
-            &[],
-            serde_json::json!({
-                "address": receiver::RECEIVER_ADDR,
-                "remote_as": receiver::RECEIVER_AS,
-                "local_address": receiver::SENDER_ADDR,
-            }),
-        );
-        // No keepalives: a receiver busy ingesting must not lose the session to a timer.
-        config["hold_time"] = 0.into();
-        let config: SpeakerConfig = serde_json::from_value(config)?;
-        let mut spec = config.validate()?;
-        for peer in &mut spec.peers {
-            peer.session.families = vec![Family::IPV4_UNICAST];
-            peer.session.extended_next_hop = false;
-            // Every receiver gets the same UPDATEs of at most 4096 bytes.
-            peer.session.extended_message = false;
-        }
-        spec.originate = prefixes;
-        let (tx, rx) = std::sync::mpsc::channel();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = ns.spawn_thread(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(err) => {
-                    let _ = tx.send(Err(Error::from(err)));
-                    return;
-                }
-            };
-            rt.block_on(async move {
-                match Speaker::spawn(spec).await {
-                    Ok(handle) => {
-                        let _ = tx.send(Ok(handle));
-                        let _ = stopped.await;
-                    }
-                    Err(err) => {
-                        let _ = tx.send(Err(err.into()));
-                    }
-                }
-            });
-        })?;
-        let handle = rx.recv().map_err(|_| "the sender thread died")??;
-        Ok(Sender {
-            handle,
-            rt: tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?,
-            stop: Some(stop),
-            thread: Some(thread),
-        })
-    }
-
-    /// Waits for the session, asking the sender every millisecond. The speaker answers only
-    /// after it has encoded the whole table and queued it for the socket, so the instant
-    /// returned is when the table starts to go out.
-    fn wait_established(&self, rx: &dyn Receiver) -> Result<Instant> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut checked = Instant::now();
-        loop {
-            let status = self.rt.block_on(self.handle.status())?;
-            let now = Instant::now();
-            let state = status.peers.first().map_or("none", |p| p.state.as_str());
-            if state == "Established" {
-                return Ok(now);
-            }
-            if now - checked > Duration::from_millis(100) {
-                rx.check_running()?;
-                checked = now;
-            }
-            if now > deadline {
-                let theirs = rx.observe().map_or_else(|e| e.to_string(), |o| o.state);
-                return Err(
-                    format!("no session after 60 s: sender {state}, receiver {theirs}").into(),
-                );
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-}
-
-type Error = crate::Error;
-
-impl Drop for Sender {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 /// `n` distinct IPv4 prefixes: every /24 of 10.0.0.0/8 and 100.64.0.0/10, then every /25 of
 /// them, then /26..., so a large table mixes lengths and nests like a real one.
 pub fn generate(n: usize) -> Result<Vec<Prefix>> {
@@ -590,20 +478,11 @@ fn lengths(prefixes: &[Prefix]) -> BTreeMap<u8, usize> {
 
 /// The table packed into as few UPDATEs as fit 4096 bytes: how many, and their bytes.
 fn packed(prefixes: &[Prefix]) -> Result<(usize, usize)> {
-    let attrs = PathAttributes {
-        origin: Some(Origin::Igp),
-        as_path: Some(AsPath::sequence([receiver::SENDER_AS])),
-        ..PathAttributes::default()
-    };
     let ctx = DecodeContext {
         four_octet_as: true,
         ..DecodeContext::default()
     };
-    let mut sorted = prefixes.to_vec();
-    sorted.sort_unstable();
-    let mut packer = UpdatePacker::new(ctx);
-    packer.announce(&attrs, NextHop::V4(receiver::SENDER_ADDR), &sorted)?;
-    let messages = packer.finish();
+    let messages = sender::packed_table(ctx, prefixes)?;
     Ok((messages.len(), messages.iter().map(|m| m.len()).sum()))
 }
 

@@ -8,6 +8,7 @@ mod ingest;
 mod proc;
 mod receiver;
 mod report;
+mod sender;
 
 use std::path::PathBuf;
 

@@ -4,15 +4,19 @@
 
 use std::cell::RefCell;
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, TcpListener};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use clap::ValueEnum;
 use clos_bgp::driver::{Speaker, control};
+use clos_bgp::session::{RemoteAs, SessionConfig};
+use clos_bgp::wire::{DecodeContext, Family, KEEPALIVE, Message};
 use clos_testkit::peers::{Bird, Frr, Gobgp, Openbgpd};
 use clos_testkit::{Daemon, NeighborSpec, Netns, PeerDaemon, SpeakerSpec, wait_until};
 use serde_json::Value;
@@ -28,6 +32,9 @@ pub const SENDER_AS: u32 = 65001;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
 pub enum Kind {
+    /// Not a BGP implementation: answers the OPEN and counts prefixes, keeping nothing. Its
+    /// time is the sender's ceiling; a receiver near it is limited by the sender.
+    Sink,
     Bird,
     Frr,
     Gobgp,
@@ -38,6 +45,7 @@ pub enum Kind {
 impl Kind {
     pub fn name(self) -> &'static str {
         match self {
+            Kind::Sink => "sink",
             Kind::Bird => "bird",
             Kind::Frr => "frr",
             Kind::Gobgp => "gobgp",
@@ -125,6 +133,7 @@ pub fn start(kind: Kind, ns: &Netns, clos: &ClosCommand) -> Result<Box<dyn Recei
             .passive(),
     );
     Ok(match kind {
+        Kind::Sink => Box::new(Sink::start(ns)?),
         Kind::Bird => Box::new(BirdReceiver(Bird::start(ns, &spec)?)),
         Kind::Frr => Box::new(FrrReceiver::start(ns, &spec)?),
         Kind::Gobgp => Box::new(GobgpReceiver::start(ns, &spec)?),
@@ -136,6 +145,7 @@ pub fn start(kind: Kind, ns: &Netns, clos: &ClosCommand) -> Result<Box<dyn Recei
 /// The receiver's version, for the report.
 pub fn version(kind: Kind, clos: &ClosCommand) -> String {
     let (program, arg) = match kind {
+        Kind::Sink => return "TCP reader in clos-bench".into(),
         Kind::Bird => ("bird", "--version"),
         Kind::Frr => ("/usr/lib/frr/bgpd", "--version"),
         Kind::Gobgp => ("gobgpd", "--version"),
@@ -518,6 +528,168 @@ impl Receiver for ClosReceiver {
     }
 }
 
+/// The sink: a thread in the receiver's namespace that accepts the sender, sends an OPEN and a
+/// KEEPALIVE, and counts the NLRI prefixes of each UPDATE without keeping anything.
+struct Sink {
+    shared: Arc<SinkShared>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct SinkShared {
+    stop: AtomicBool,
+    established: AtomicBool,
+    closed: AtomicBool,
+    received: AtomicU64,
+}
+
+impl Sink {
+    fn start(ns: &Netns) -> Result<Self> {
+        let mut session =
+            SessionConfig::new(RECEIVER_AS, RECEIVER_ADDR, RemoteAs::Exact(SENDER_AS));
+        session.hold_time = 0;
+        session.families = vec![Family::IPV4_UNICAST];
+        session.extended_next_hop = false;
+        session.extended_message = false;
+        session.graceful_restart = None;
+        let open = Message::Open(session.open()).to_bytes(&DecodeContext::default())?;
+        let shared = Arc::new(SinkShared::default());
+        let (tx, rx) = mpsc::channel();
+        let state = Arc::clone(&shared);
+        let thread = ns.spawn_thread(move || {
+            let listener = match TcpListener::bind((RECEIVER_ADDR, 179)) {
+                Ok(l) => l,
+                Err(err) => return drop(tx.send(Err(err))),
+            };
+            let _ = tx.send(Ok(()));
+            if let Err(err) = sink(&listener, &open, &state) {
+                eprintln!("sink: {err}");
+            }
+            state.closed.store(true, Ordering::Relaxed);
+        })?;
+        rx.recv().map_err(|_| "the sink thread died")??;
+        Ok(Sink {
+            shared,
+            thread: Some(thread),
+        })
+    }
+}
+
+fn sink(listener: &TcpListener, open: &[u8], state: &SinkShared) -> std::io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let mut stream = loop {
+        match listener.accept() {
+            Ok((stream, _)) => break stream,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if state.stop.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_millis(100)))?;
+    stream.write_all(open)?;
+    stream.write_all(&KEEPALIVE)?;
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut filled = 0;
+    while !state.stop.load(Ordering::Relaxed) {
+        let n = match stream.read(&mut buf[filled..]) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        filled += n;
+        let mut at = 0;
+        let mut prefixes = 0;
+        while filled - at >= 19 {
+            let len = usize::from(u16::from_be_bytes([buf[at + 16], buf[at + 17]]));
+            if len < 19 {
+                return Err(std::io::Error::other(format!("bad message length {len}")));
+            }
+            if filled - at < len {
+                break;
+            }
+            match buf[at + 18] {
+                // UPDATE: count the NLRI prefixes (an IPv4-only session has no MP_REACH).
+                2 => {
+                    state.established.store(true, Ordering::Relaxed);
+                    prefixes += count_nlri(&buf[at + 19..at + len]);
+                }
+                3 => return Err(std::io::Error::other("the sender sent a NOTIFICATION")),
+                4 => state.established.store(true, Ordering::Relaxed),
+                _ => {}
+            }
+            at += len;
+        }
+        buf.copy_within(at..filled, 0);
+        filled -= at;
+        state.received.fetch_add(prefixes, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// Prefixes in the NLRI field of an UPDATE body.
+fn count_nlri(body: &[u8]) -> u64 {
+    let u16_at = |i: usize| {
+        body.get(i..i + 2)
+            .map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+    };
+    let withdrawn = u16_at(0);
+    let attrs = u16_at(2 + withdrawn);
+    let mut i = 4 + withdrawn + attrs;
+    let mut n = 0;
+    while let Some(&bits) = body.get(i) {
+        i += 1 + usize::from(bits).div_ceil(8);
+        n += 1;
+    }
+    n
+}
+
+impl Receiver for Sink {
+    fn observe(&self) -> Result<Observation> {
+        let established = self.shared.established.load(Ordering::Relaxed)
+            && !self.shared.closed.load(Ordering::Relaxed);
+        let state = if established {
+            "Established"
+        } else {
+            "waiting"
+        };
+        Ok(observation(
+            state,
+            established,
+            self.shared.received.load(Ordering::Relaxed),
+        ))
+    }
+
+    fn pids(&self) -> Vec<u32> {
+        Vec::new()
+    }
+
+    fn check_running(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// Runs commands from a thread inside a namespace.
 struct NsRunner {
     tx: Option<mpsc::Sender<Job>>,
@@ -630,6 +802,15 @@ n0         BGP        ---        up     12:00:00.000  Established
         assert!(o.established);
         assert_eq!(o.received, 42);
         assert!(!parse_frr(&serde_json::json!({})).unwrap().established);
+    }
+
+    #[test]
+    fn counts_nlri() {
+        // No withdrawals, 4 octets of attributes, then 10.0.0.0/24 and 10.0.0.0/25.
+        let body = [0, 0, 0, 4, 0x40, 1, 1, 0, 24, 10, 0, 0, 25, 10, 0, 0, 0];
+        assert_eq!(count_nlri(&body), 2);
+        assert_eq!(count_nlri(&[0, 0, 0, 0]), 0);
+        assert_eq!(count_nlri(&[]), 0);
     }
 
     #[test]

@@ -40,10 +40,14 @@ pub fn print(output: Output, workload: &Workload, results: &[ReceiverResult]) ->
             Row {
                 result: r,
                 prefixes_per_second: best.map(|b| workload.prefixes as f64 / b.seconds),
-                rss_mib: best.map(|b| b.rss_kib as f64 / MIB),
+                // The sink has no process of its own.
+                rss_mib: best
+                    .filter(|b| b.rss_kib > 0)
+                    .map(|b| b.rss_kib as f64 / MIB),
                 time_vs_bird: best.zip(bird).map(|(b, a)| b.seconds / a.seconds),
                 memory_vs_bird: best
                     .zip(bird)
+                    .filter(|(b, _)| b.rss_kib > 0)
                     .map(|(b, a)| b.rss_kib as f64 / a.rss_kib as f64),
             }
         })
@@ -119,12 +123,13 @@ fn table(w: &mut dyn Write, workload: &Workload, rows: &[Row]) -> std::io::Resul
             Some(best) => {
                 writeln!(
                     w,
-                    "{:<10} {:>8.3} {:>13} {:>12.0} {:>9.1} {:>10} {:>9} {:>8.1}  {}",
+                    "{:<10} {:>8.3} {:>13} {:>12.0} {:>9} {:>10} {:>9} {:>8.1}  {}",
                     r.receiver,
                     best.seconds,
                     format!("{:.3}-{:.3}", best.seconds_min, best.seconds_max),
                     row.prefixes_per_second.unwrap_or_default(),
-                    row.rss_mib.unwrap_or_default(),
+                    row.rss_mib
+                        .map_or_else(|| "-".to_owned(), |m| format!("{m:.1}")),
                     ratio(row.time_vs_bird),
                     ratio(row.memory_vs_bird),
                     best.query_ms,
@@ -134,7 +139,21 @@ fn table(w: &mut dyn Write, workload: &Workload, rows: &[Row]) -> std::io::Resul
             None => writeln!(w, "{:<10} failed   {}", r.receiver, r.version)?,
         }
     }
+    let sink = rows
+        .iter()
+        .find(|r| r.result.receiver == "sink")
+        .and_then(|r| r.result.best.as_ref());
     for r in rows.iter().map(|row| row.result) {
+        if let (Some(sink), Some(best)) = (sink, &r.best)
+            && r.receiver != "sink"
+            && best.seconds_min <= sink.seconds_max * 1.25
+        {
+            writeln!(
+                w,
+                "{}: limited by the sender (no faster than the sink, within the bounds)",
+                r.receiver
+            )?;
+        }
         if let Some(err) = &r.error {
             writeln!(w, "{}: {err}", r.receiver)?;
         }
