@@ -272,12 +272,11 @@ impl SpeakerConfig {
                     "0 is not a port: the usual BGP port is 179",
                 ));
             }
-            let lookup = |name: &Option<String>,
-                          what: &str|
-             -> Result<Option<Arc<Policy>>, ConfigError> {
-                name.as_ref()
-                    .map(|n| {
-                        policies.get(n).cloned().map(Arc::new).ok_or_else(|| {
+            let lookup =
+                |name: &Option<String>, what: &str| -> Result<Option<Arc<Policy>>, ConfigError> {
+                    name.as_ref()
+                        .map(|n| {
+                            policies.get(n).cloned().map(Arc::new).ok_or_else(|| {
                             let known: Vec<&str> = policies.names().collect();
                             bad(
                                 field(what),
@@ -286,9 +285,9 @@ impl SpeakerConfig {
                                 ),
                             )
                         })
-                    })
-                    .transpose()
-            };
+                        })
+                        .transpose()
+                };
             let policy = PeerPolicy {
                 import: lookup(&p.import, "import")?,
                 export: lookup(&p.export, "export")?,
