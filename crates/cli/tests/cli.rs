@@ -1,4 +1,4 @@
-//! The `clos` binary's contract with scripts: results on stdout (tables or `-o json`), errors
+//! The `clos` binary's contract with scripts: results on stdout (tables, `-o json|yaml`), errors
 //! on stderr with a non-zero exit.
 
 use std::process::{Command, Output};
@@ -23,6 +23,13 @@ fn version_as_table_and_json() {
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+
+    let out = clos(&["version", "-o", "yaml"]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("name: clos\nversion: {}\n", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]
@@ -42,7 +49,8 @@ fn bad_usage_goes_to_stderr_with_nonzero_exit() {
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-command"));
 
-    let out = clos(&["version", "-o", "yaml"]);
+    let out = clos(&["version", "-o", "xml"]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("yaml"));
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("xml"));
 }

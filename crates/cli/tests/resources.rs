@@ -194,3 +194,144 @@ fn controller_and_resource_commands() {
     assert!(ok(&s2, &["get", "tenants"]).contains("acme"));
     assert!(ok(&s2, &["get", "addresses", "--pool", "fip"]).contains("acme/lb"));
 }
+
+/// `clos` run with only the given environment for the client settings (none inherited).
+fn clos_env(envs: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_clos"));
+    cmd.args(args)
+        .env_remove("CLOS_SERVER")
+        .env_remove("CLOS_TOKEN")
+        .env_remove("CLOS_CONFIG")
+        .env_remove("XDG_CONFIG_HOME");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn client_config_file_and_precedence() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(&dir.path().join("data"));
+    ok(&s, &["create", "tenant", "acme"]);
+    let cfg = dir.path().join("config.yaml");
+    let cfg_s = cfg.to_str().unwrap();
+    std::fs::write(
+        &cfg,
+        format!(
+            "# written by the test\nserver: {}\ntoken: {}\n",
+            s.url, s.token
+        ),
+    )
+    .unwrap();
+
+    // The file alone, named by CLOS_CONFIG.
+    let out = clos_env(&[("CLOS_CONFIG", cfg_s)], &["get", "tenants"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("acme"));
+
+    // The default location under $HOME (and $XDG_CONFIG_HOME when set).
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(home.join(".config/clos")).unwrap();
+    std::fs::copy(&cfg, home.join(".config/clos/config.yaml")).unwrap();
+    let out = clos_env(&[("HOME", home.to_str().unwrap())], &["get", "tenants"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let xdg = dir.path().join("xdg");
+    std::fs::create_dir_all(xdg.join("clos")).unwrap();
+    std::fs::copy(&cfg, xdg.join("clos/config.yaml")).unwrap();
+    let out = clos_env(
+        &[
+            ("HOME", "/nonexistent"),
+            ("XDG_CONFIG_HOME", xdg.to_str().unwrap()),
+        ],
+        &["get", "tenants"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The environment beats the file, and flags beat the environment.
+    let out = clos_env(
+        &[("CLOS_CONFIG", cfg_s), ("CLOS_TOKEN", "wrong")],
+        &["get", "tenants"],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
+    let out = clos_env(
+        &[("CLOS_CONFIG", cfg_s), ("CLOS_TOKEN", "wrong")],
+        &["get", "tenants", "--token", &s.token],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = clos_env(
+        &[
+            ("CLOS_CONFIG", cfg_s),
+            ("CLOS_SERVER", "http://127.0.0.1:1"),
+        ],
+        &["get", "tenants"],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("127.0.0.1:1"));
+    let out = clos_env(
+        &[
+            ("CLOS_CONFIG", cfg_s),
+            ("CLOS_SERVER", "http://127.0.0.1:1"),
+        ],
+        &["get", "tenants", "--server", &s.url],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A malformed file: the error names the file and the field, and nothing is printed.
+    std::fs::write(&cfg, format!("server: {}\ntokn: x\n", s.url)).unwrap();
+    let out = clos_env(&[("CLOS_CONFIG", cfg_s)], &["get", "tenants"]);
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(cfg_s) && err.contains("tokn"), "{err}");
+    std::fs::write(&cfg, "server: https://10.0.0.1:7700\n").unwrap();
+    let err =
+        String::from_utf8_lossy(&clos_env(&[("CLOS_CONFIG", cfg_s)], &["get", "tenants"]).stderr)
+            .into_owned();
+    assert!(err.contains(cfg_s) && err.contains("`server`"), "{err}");
+    let missing = dir.path().join("missing.yaml");
+    let out = clos_env(
+        &[("CLOS_CONFIG", missing.to_str().unwrap())],
+        &["get", "tenants"],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.yaml"));
+}
+
+#[test]
+fn yaml_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path());
+    ok(
+        &s,
+        &["create", "tenant", "acme", "--description", "Acme: corp"],
+    );
+    let y = ok(&s, &["get", "tenants", "-o", "yaml"]);
+    assert!(y.starts_with("- name: acme\n"), "{y}");
+    assert!(y.contains("description: 'Acme: corp'"), "{y}");
+    let y = ok(&s, &["get", "tenant", "acme", "--output", "yaml"]);
+    assert!(y.starts_with("name: acme\n"), "{y}");
+    let y = ok(&s, &["ipam", "check", "-o", "yaml"]);
+    assert!(y.contains("healthy: true"), "{y}");
+}

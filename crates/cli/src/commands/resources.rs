@@ -15,25 +15,123 @@ use serde::Serialize;
 
 use crate::output::{self, OutputFormat};
 
-/// Where the controller is and who we are.
+/// Where the controller is and who we are: flags, then `CLOS_SERVER`/`CLOS_TOKEN`, then the
+/// client config file (see [`ClientConfig`]), then `http://127.0.0.1:7700` without a token.
 #[derive(Debug, Args)]
 pub struct ClientArgs {
-    /// The controller's URL.
-    #[arg(
-        long,
-        env = "CLOS_SERVER",
-        default_value = "http://127.0.0.1:7700",
-        global = true
-    )]
-    server: String,
-    /// API token (printed by the controller at first start, or issued with `clos create token`).
+    /// The controller's URL [default: from the config file, else http://127.0.0.1:7700].
+    #[arg(long, env = "CLOS_SERVER", global = true)]
+    server: Option<String>,
+    /// API token (printed by the controller at first start, or issued with `clos create token`)
+    /// [default: from the config file].
     #[arg(long, env = "CLOS_TOKEN", global = true, hide_env_values = true)]
     token: Option<String>,
 }
 
+const DEFAULT_SERVER: &str = "http://127.0.0.1:7700";
+
 impl ClientArgs {
     fn client(&self) -> anyhow::Result<Client> {
-        Ok(Client::new(&self.server, self.token.clone())?)
+        // The file is read only for what flags and the environment left open.
+        let file = if self.server.is_none() || self.token.is_none() {
+            ClientConfig::load()?
+        } else {
+            None
+        };
+        let (server, from_file) = match (&self.server, &file) {
+            (Some(s), _) => (s.clone(), None),
+            (None, Some((path, cfg))) if cfg.server.is_some() => {
+                (cfg.server.clone().unwrap_or_default(), Some(path))
+            }
+            _ => (DEFAULT_SERVER.to_string(), None),
+        };
+        let token = self
+            .token
+            .clone()
+            .or_else(|| file.as_ref().and_then(|(_, cfg)| cfg.token.clone()));
+        Client::new(&server, token).map_err(|e| match from_file {
+            Some(path) => anyhow::anyhow!("{}: field `server`: {e}", path.display()),
+            None => e.into(),
+        })
+    }
+}
+
+/// The client config file, like a kubeconfig: `$CLOS_CONFIG`, else
+/// `$XDG_CONFIG_HOME/clos/config.yaml`, else `~/.config/clos/config.yaml`.
+///
+/// ```yaml
+/// server: http://10.0.0.5:7700
+/// token: 3f1c...  # keep the file private: chmod 600
+/// ```
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientConfig {
+    #[serde(default)]
+    server: Option<String>,
+    #[serde(default)]
+    token: Option<String>,
+}
+
+impl ClientConfig {
+    /// Where the file is looked for, and whether it must exist (it must when named by
+    /// `$CLOS_CONFIG`).
+    fn path() -> Option<(std::path::PathBuf, bool)> {
+        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+        if let Some(p) = var("CLOS_CONFIG") {
+            return Some((p.into(), true));
+        }
+        let dir = var("XDG_CONFIG_HOME")
+            .map(std::path::PathBuf::from)
+            .or_else(|| var("HOME").map(|h| std::path::Path::new(&h).join(".config")))?;
+        Some((dir.join("clos").join("config.yaml"), false))
+    }
+
+    /// The file's settings, `None` when there is none to read.
+    fn load() -> anyhow::Result<Option<(std::path::PathBuf, ClientConfig)>> {
+        let Some((path, required)) = Self::path() else {
+            return Ok(None);
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(None),
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "reading the client config {} (named by CLOS_CONFIG)",
+                        path.display()
+                    )
+                });
+            }
+        };
+        let cfg = Self::parse(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: {e}; expected `server: http://host:port` and `token: <secret>`",
+                path.display()
+            )
+        })?;
+        Ok(Some((path, cfg)))
+    }
+
+    /// Parses the file's text; an error names the field at fault.
+    fn parse(text: &str) -> Result<ClientConfig, String> {
+        if text.trim().is_empty() {
+            return Ok(ClientConfig::default());
+        }
+        let cfg: ClientConfig = serde_yaml_ng::from_str(text).map_err(|e| {
+            let msg = e.to_string();
+            match e.location() {
+                Some(l) if !msg.contains(" at line ") => {
+                    format!("{msg} at line {} column {}", l.line(), l.column())
+                }
+                _ => msg,
+            }
+        })?;
+        for (field, value) in [("server", &cfg.server), ("token", &cfg.token)] {
+            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                return Err(format!("field `{field}` is empty"));
+            }
+        }
+        Ok(cfg)
     }
 }
 
@@ -697,5 +795,35 @@ pub fn ipam(cmd: IpamCommand, format: OutputFormat) -> anyhow::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ClientConfig;
+
+    #[test]
+    fn client_config_parses_and_names_the_field_at_fault() {
+        let c = ClientConfig::parse("server: http://10.0.0.5:7700\ntoken: abc\n").unwrap();
+        assert_eq!(c.server.as_deref(), Some("http://10.0.0.5:7700"));
+        assert_eq!(c.token.as_deref(), Some("abc"));
+        let c = ClientConfig::parse("token: abc\n").unwrap();
+        assert!(c.server.is_none());
+        assert!(ClientConfig::parse("").unwrap().token.is_none());
+        assert!(
+            ClientConfig::parse("# nothing yet\n")
+                .unwrap()
+                .token
+                .is_none()
+        );
+
+        let e = ClientConfig::parse("server: http://x:1\ntokn: abc\n").unwrap_err();
+        assert!(e.contains("tokn") && e.contains("line 2"), "{e}");
+        let e = ClientConfig::parse("server: [http://x:1]\n").unwrap_err();
+        assert!(e.starts_with("server:") && e.contains("line 1"), "{e}");
+        let e = ClientConfig::parse("token: ''\n").unwrap_err();
+        assert!(e.contains("`token` is empty"), "{e}");
+        let e = ClientConfig::parse("server: http://x:1\n  token: abc\n").unwrap_err();
+        assert!(e.contains("line 2"), "{e}");
     }
 }
