@@ -650,6 +650,34 @@ async fn openapi_and_metrics() {
     assert!(doc.body["components"]["schemas"]["Subnet"].is_object());
     let m = h.call(Method::GET, "/metrics", None, None).await;
     assert_eq!(m.status, StatusCode::OK);
+    // What the document promises is what is served (schemathesis checks this too).
+    let documented = &doc.body["paths"]["/metrics"]["get"]["responses"]["200"]["content"];
+    let media_type = m.content_type.split(';').next().unwrap();
+    assert!(
+        documented[media_type].is_object(),
+        "{media_type}: {documented}"
+    );
+    let desired =
+        &doc.body["paths"]["/v1/nodes/{name}/desired-state"]["get"]["responses"]["200"]["content"];
+    for media_type in ["application/json", "application/x-ndjson"] {
+        assert!(desired[media_type].is_object(), "{media_type}: {desired}");
+    }
+    let limit = doc.body["paths"]["/v1/tenants"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "limit")
+        .unwrap()["schema"]
+        .clone();
+    assert_eq!(
+        (&limit["minimum"], &limit["maximum"]),
+        (&json!(1), &json!(1000)),
+        "{limit}"
+    );
+    let a = h.admin(Method::GET, "/v1/tenants?limit=1000", None).await;
+    assert_eq!(a.status, StatusCode::OK);
+    let a = h.admin(Method::GET, "/v1/tenants?limit=1001", None).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
     let text = String::from_utf8(m.raw).unwrap();
     for needle in [
         "clos_http_requests_total{method=\"POST\",route=\"/v1/subnets/{subnet}/addresses\",status=\"201\"} 2",

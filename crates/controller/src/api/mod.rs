@@ -181,7 +181,7 @@ async fn openapi_json() -> Response {
 }
 
 /// Prometheus metrics (text exposition format).
-#[utoipa::path(get, path = "/metrics", tag = "meta", responses((status = 200, description = "metrics", content_type = "text/plain")))]
+#[utoipa::path(get, path = "/metrics", tag = "meta", responses((status = 200, description = "metrics in the OpenMetrics text format", content_type = "application/openmetrics-text")))]
 async fn metrics(State(state): State<AppState>) -> Response {
     let body = {
         let shared = state.shared().read();
@@ -291,6 +291,7 @@ pub(crate) const MAX_LIMIT: usize = 1000;
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
     pub after: Option<String>,
 }

@@ -279,8 +279,8 @@ fn event_of(ev: &Event) -> WatchEvent {
 #[utoipa::path(get, path = "/v1/nodes/{name}/desired-state", tag = "agent", security(("bearer" = [])),
     params(("name" = String, Path), DesiredQuery),
     responses(
-        (status = 200, body = DesiredStateAt, description = "without watch: the current state"),
-        (status = 200, body = WatchEvent, content_type = "application/x-ndjson", description = "with watch: one event per line"),
+        (status = 200, description = "without watch: the current state (JSON); with watch: one event per line (NDJSON)",
+            content((DesiredStateAt = "application/json"), (WatchEvent = "application/x-ndjson"))),
         (status = "default", body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn desired_state(
     p: Principal,
