@@ -10,8 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use std::sync::Arc;
 
-use crate::driver::{PeerAddress, PeerPolicy, PeerSpec, SpeakerSpec};
-use crate::policy::{Policy, PolicyConfig};
+use ipnet::IpNet;
+
+use crate::driver::{ListenRange, PeerAddress, PeerPolicy, PeerSpec, SpeakerSpec};
+use crate::policy::{Policy, PolicyConfig, PolicySet};
 use crate::session::{GracefulRestartConfig, RemoteAs, SessionConfig};
 use crate::wire::Prefix;
 
@@ -81,6 +83,40 @@ pub struct PeerConfig {
     pub max_prefix_restart: u64,
 }
 
+/// Dynamic neighbours (FRR's `bgp listen range`, BIRD's `neighbor range`): whoever connects
+/// from inside `prefix` becomes a passive peer with these settings for as long as its session
+/// lasts. A configured peer inside the range keeps its own settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenRangeConfig {
+    /// `10.0.0.0/24`, `2001:db8:1::/64`.
+    pub prefix: String,
+    pub remote_as: RemoteAsConfig,
+    /// Overrides the speaker-wide hold time for these peers.
+    #[serde(default)]
+    pub hold_time: Option<u16>,
+    /// GTSM (RFC 5082): only directly connected neighbours.
+    #[serde(default)]
+    pub ttl_security: bool,
+    /// Name of the import policy in `policy.policies` (RFC 8212: none imports nothing over
+    /// eBGP).
+    #[serde(default)]
+    pub import: Option<String>,
+    /// Name of the export policy (RFC 8212: none sends nothing over eBGP).
+    #[serde(default)]
+    pub export: Option<String>,
+    /// Reset a session (Cease/Maximum Number of Prefixes Reached) beyond this many routes.
+    #[serde(default)]
+    pub max_prefixes: Option<u32>,
+    /// Seconds a reset neighbour is refused before it may come back.
+    #[serde(default = "default_max_prefix_restart")]
+    pub max_prefix_restart: u64,
+    /// At most this many neighbours from the range at once; more are refused (Cease/Connection
+    /// Rejected). No limit when absent.
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
 /// Graceful restart settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -112,6 +148,9 @@ pub struct SpeakerConfig {
     pub originate: Vec<String>,
     #[serde(default)]
     pub peers: Vec<PeerConfig>,
+    /// Dynamic neighbours, accepted on the `listen` addresses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listen_ranges: Vec<ListenRangeConfig>,
     /// Prefix lists, AS-path lists, community lists and named policies, referenced by the
     /// peers' `import` and `export`.
     #[serde(default)]
@@ -167,7 +206,119 @@ fn check_hold_time(field: &str, hold: u16) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// The compiled policy named `name`, or an error on `field` listing the known ones.
+fn lookup_policy(
+    policies: &PolicySet,
+    name: Option<&String>,
+    field: impl FnOnce() -> String,
+) -> Result<Option<Arc<Policy>>, ConfigError> {
+    let Some(name) = name else { return Ok(None) };
+    match policies.get(name) {
+        Some(p) => Ok(Some(Arc::new(p.clone()))),
+        None => {
+            let known: Vec<&str> = policies.names().collect();
+            Err(bad(
+                field(),
+                format!("no policy named {name:?} under policy.policies (known: {known:?})"),
+            ))
+        }
+    }
+}
+
+fn check_remote_as(field: String, remote_as: RemoteAsConfig) -> Result<(), ConfigError> {
+    if let RemoteAsConfig::Number(0) = remote_as {
+        return Err(bad(
+            field,
+            "0 is not an AS: give the peer's ASN, `external` or `internal`",
+        ));
+    }
+    Ok(())
+}
+
 impl SpeakerConfig {
+    /// The session settings every peer shares, for a peer of `remote_as` with `hold_time`
+    /// (or the speaker's).
+    fn session(
+        &self,
+        field: &str,
+        remote_as: RemoteAsConfig,
+        hold_time: Option<u16>,
+    ) -> Result<SessionConfig, ConfigError> {
+        let hold_time = hold_time.unwrap_or(self.hold_time);
+        check_hold_time(field, hold_time)?;
+        let mut session = SessionConfig::new(self.asn, self.router_id, remote_as.into());
+        session.hold_time = hold_time;
+        session.connect_retry = Duration::from_secs(self.connect_retry);
+        session.graceful_restart = self
+            .graceful_restart
+            .as_ref()
+            .map(|gr| GracefulRestartConfig {
+                restart_time: gr.restart_time,
+                ..GracefulRestartConfig::default()
+            });
+        Ok(session)
+    }
+
+    fn listen_ranges(&self, policies: &PolicySet) -> Result<Vec<ListenRange>, ConfigError> {
+        if !self.listen_ranges.is_empty() && self.listen.is_empty() {
+            return Err(bad(
+                "listen",
+                "listen_ranges accept connections: give `listen` addresses such as 0.0.0.0:179",
+            ));
+        }
+        let mut ranges: Vec<ListenRange> = Vec::new();
+        for (i, r) in self.listen_ranges.iter().enumerate() {
+            let field = |f: &str| format!("listen_ranges[{i}].{f}");
+            let prefix: IpNet = r.prefix.parse().map_err(|e| {
+                bad(
+                    field("prefix"),
+                    format!("{e}: write it as 10.0.0.0/24 or 2001:db8::/64"),
+                )
+            })?;
+            if prefix.trunc() != prefix {
+                return Err(bad(
+                    field("prefix"),
+                    format!("{prefix} has host bits set: write {}", prefix.trunc()),
+                ));
+            }
+            if let Some(other) = ranges
+                .iter()
+                .position(|o| o.prefix.contains(&prefix) || prefix.contains(&o.prefix))
+            {
+                return Err(bad(
+                    field("prefix"),
+                    format!(
+                        "{prefix} overlaps listen_ranges[{other}] ({}): a neighbour must match                          one range only",
+                        ranges[other].prefix
+                    ),
+                ));
+            }
+            check_remote_as(field("remote_as"), r.remote_as)?;
+            if r.limit == Some(0) {
+                return Err(bad(
+                    field("limit"),
+                    "0 would refuse every neighbour: leave it out for no limit",
+                ));
+            }
+            let policy = PeerPolicy {
+                import: lookup_policy(policies, r.import.as_ref(), || field("import"))?,
+                export: lookup_policy(policies, r.export.as_ref(), || field("export"))?,
+                max_prefixes: r.max_prefixes,
+                max_prefix_restart: Duration::from_secs(r.max_prefix_restart),
+            };
+            let mut session = self.session(&field("hold_time"), r.remote_as, r.hold_time)?;
+            session.passive = true;
+            ranges.push(ListenRange {
+                prefix,
+                ttl_security: r.ttl_security,
+                policy,
+                session,
+                limit: r.limit,
+            });
+        }
+        Ok(ranges)
+    }
+
     /// Semantic checks, and the runtime form of the config.
     pub fn validate(&self) -> Result<SpeakerSpec, ConfigError> {
         if self.asn == 0 || self.asn == 23456 {
@@ -260,53 +411,21 @@ impl SpeakerConfig {
                     return Err(bad(field("password"), "must be 1 to 80 characters"));
                 }
             }
-            if let RemoteAsConfig::Number(0) = p.remote_as {
-                return Err(bad(
-                    field("remote_as"),
-                    "0 is not an AS: give the peer's ASN, `external` or `internal`",
-                ));
-            }
+            check_remote_as(field("remote_as"), p.remote_as)?;
             if p.port == 0 {
                 return Err(bad(
                     field("port"),
                     "0 is not a port: the usual BGP port is 179",
                 ));
             }
-            let lookup =
-                |name: &Option<String>, what: &str| -> Result<Option<Arc<Policy>>, ConfigError> {
-                    name.as_ref()
-                        .map(|n| {
-                            policies.get(n).cloned().map(Arc::new).ok_or_else(|| {
-                            let known: Vec<&str> = policies.names().collect();
-                            bad(
-                                field(what),
-                                format!(
-                                    "no policy named {n:?} under policy.policies (known: {known:?})"
-                                ),
-                            )
-                        })
-                        })
-                        .transpose()
-                };
             let policy = PeerPolicy {
-                import: lookup(&p.import, "import")?,
-                export: lookup(&p.export, "export")?,
+                import: lookup_policy(&policies, p.import.as_ref(), || field("import"))?,
+                export: lookup_policy(&policies, p.export.as_ref(), || field("export"))?,
                 max_prefixes: p.max_prefixes,
                 max_prefix_restart: Duration::from_secs(p.max_prefix_restart),
             };
-            let hold_time = p.hold_time.unwrap_or(self.hold_time);
-            check_hold_time(&field("hold_time"), hold_time)?;
-            let mut session = SessionConfig::new(self.asn, self.router_id, p.remote_as.into());
-            session.hold_time = hold_time;
-            session.connect_retry = Duration::from_secs(self.connect_retry);
+            let mut session = self.session(&field("hold_time"), p.remote_as, p.hold_time)?;
             session.passive = p.passive;
-            session.graceful_restart =
-                self.graceful_restart
-                    .as_ref()
-                    .map(|gr| GracefulRestartConfig {
-                        restart_time: gr.restart_time,
-                        ..GracefulRestartConfig::default()
-                    });
             peers.push(PeerSpec {
                 address,
                 port: p.port,
@@ -317,9 +436,11 @@ impl SpeakerConfig {
                 session,
             });
         }
+        let listen_ranges = self.listen_ranges(&policies)?;
         Ok(SpeakerSpec {
             listen: self.listen.clone(),
             peers,
+            listen_ranges,
             originate,
         })
     }
@@ -353,8 +474,49 @@ mod tests {
                 max_prefixes: None,
                 max_prefix_restart: 60,
             }],
+            listen_ranges: vec![ListenRangeConfig {
+                prefix: "10.1.0.0/24".into(),
+                remote_as: RemoteAsConfig::Kind(RemoteAsKind::External),
+                hold_time: None,
+                ttl_security: false,
+                import: None,
+                export: None,
+                max_prefixes: None,
+                max_prefix_restart: 60,
+                limit: Some(10),
+            }],
             policy: PolicyConfig::default(),
         }
+    }
+
+    #[test]
+    fn listen_ranges_from_yaml() {
+        let yaml = "asn: 65001\nrouter_id: 10.0.0.1\n\
+                    policy:\n  policies:\n    all: { default: accept }\n\
+                    listen_ranges:\n\
+                    \x20 - { prefix: 10.0.0.0/24, remote_as: external, import: all, export: all,\n\
+                    \x20     max_prefixes: 100, limit: 50, hold_time: 3 }\n\
+                    \x20 - { prefix: '2001:db8::/64', remote_as: 65010 }\n";
+        let cfg: SpeakerConfig = serde_yaml_ng::from_str(yaml).unwrap();
+        let spec = cfg.validate().unwrap();
+        assert!(spec.peers.is_empty());
+        let [v4, v6] = &spec.listen_ranges[..] else {
+            panic!("{:?}", spec.listen_ranges);
+        };
+        assert_eq!(v4.prefix, "10.0.0.0/24".parse::<IpNet>().unwrap());
+        assert_eq!(v4.session.remote_as, RemoteAs::External);
+        assert_eq!(v4.session.hold_time, 3);
+        assert!(v4.session.passive, "dynamic neighbours never connect out");
+        assert!(v4.policy.import.is_some() && v4.policy.export.is_some());
+        assert_eq!(v4.policy.max_prefixes, Some(100));
+        assert_eq!(v4.limit, Some(50));
+        assert_eq!(v6.session.remote_as, RemoteAs::Exact(65010));
+        assert_eq!(v6.session.hold_time, 9);
+        assert_eq!(v6.limit, None);
+        assert!(v6.policy.import.is_none());
+        // Unknown fields in a range are errors too.
+        let typo = yaml.replace("limit: 50", "limits: 50");
+        assert!(serde_yaml_ng::from_str::<SpeakerConfig>(&typo).is_err());
     }
 
     #[test]
@@ -363,6 +525,8 @@ mod tests {
         assert_eq!(spec.peers.len(), 1);
         assert_eq!(spec.peers[0].session.remote_as, RemoteAs::External);
         assert_eq!(spec.originate.len(), 1);
+        assert_eq!(spec.listen_ranges.len(), 1);
+        assert_eq!(spec.listen_ranges[0].limit, Some(10));
     }
 
     #[test]
@@ -404,6 +568,39 @@ mod tests {
                 }),
                 "graceful_restart.restart_time",
             ),
+            (
+                Box::new(|c| c.listen_ranges[0].prefix = "10.1.0.0/33".into()),
+                "listen_ranges[0].prefix",
+            ),
+            (
+                Box::new(|c| c.listen_ranges[0].prefix = "10.1.0.5/24".into()),
+                "listen_ranges[0].prefix",
+            ),
+            (
+                Box::new(|c| {
+                    let mut r = c.listen_ranges[0].clone();
+                    r.prefix = "10.1.0.128/25".into();
+                    c.listen_ranges.push(r);
+                }),
+                "listen_ranges[1].prefix",
+            ),
+            (
+                Box::new(|c| c.listen_ranges[0].remote_as = RemoteAsConfig::Number(0)),
+                "listen_ranges[0].remote_as",
+            ),
+            (
+                Box::new(|c| c.listen_ranges[0].hold_time = Some(2)),
+                "listen_ranges[0].hold_time",
+            ),
+            (
+                Box::new(|c| c.listen_ranges[0].limit = Some(0)),
+                "listen_ranges[0].limit",
+            ),
+            (
+                Box::new(|c| c.listen_ranges[0].export = Some("nope".into())),
+                "listen_ranges[0].export",
+            ),
+            (Box::new(|c| c.listen = vec![]), "listen"),
         ];
         for (mutate, field) in cases {
             let mut c = base();

@@ -86,6 +86,7 @@ fn setup(restart_time: u16) -> Setup {
         SpeakerSpec {
             listen: vec![SocketAddr::new(ip("10.0.0.1"), 179)],
             peers: vec![peer],
+            listen_ranges: Vec::new(),
             originate: vec![],
         },
     );

@@ -59,6 +59,7 @@ fn clos_spec() -> SpeakerSpec {
             policy: PeerPolicy::accept_all(),
             session: SessionConfig::new(65001, "10.0.0.1".parse().unwrap(), RemoteAs::Exact(65002)),
         }],
+        listen_ranges: Vec::new(),
         originate: vec!["192.0.2.0/24".parse::<Prefix>().unwrap()],
     }
 }
@@ -290,6 +291,7 @@ fn transit_and_multipath_between_bird_and_frr() {
         SpeakerSpec {
             listen: vec![],
             peers: vec![to_bird, to_frr],
+            listen_ranges: Vec::new(),
             originate: vec![],
         },
     );

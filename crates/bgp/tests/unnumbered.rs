@@ -138,6 +138,7 @@ fn start_clos(left: &Netns, link: &Link, listen: bool) -> SpeakerHandle {
                 policy: PeerPolicy::accept_all(),
                 session: SessionConfig::new(65001, "10.0.0.1".parse().unwrap(), RemoteAs::External),
             }],
+            listen_ranges: Vec::new(),
             originate: vec![OURS_V4.parse::<Prefix>().unwrap(), OURS_V6.parse().unwrap()],
         },
     )
@@ -331,6 +332,7 @@ fn a_missing_interface_is_reported_by_spawn() {
                 policy: PeerPolicy::accept_all(),
                 session: SessionConfig::new(65001, "10.0.0.1".parse().unwrap(), RemoteAs::External),
             }],
+            listen_ranges: Vec::new(),
             originate: Vec::new(),
         };
         let result = block_on(Speaker::spawn(spec)).map(drop);

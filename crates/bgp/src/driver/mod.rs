@@ -11,6 +11,15 @@
 //!   learned address changes, the session is reset and reconnects to the new one. `spawn` opens
 //!   the interfaces' sockets too, so a missing interface is reported to the caller.
 //! - Reads and writes happen in per-connection tasks; the event loop never awaits a socket.
+//! - Dynamic neighbours ([`ListenRange`]): a connection from an address that is not a
+//!   configured peer but lies in a listen range creates a passive peer from the range's
+//!   template (a configured peer inside a range always wins). The peer is removed, with its
+//!   routes, once its session waits for a connection again (after the idle-hold backoff, or
+//!   the maximum-prefix restart time, during which the session refuses reconnects) and none of
+//!   its routes is kept stale (after the graceful-restart time, if the session had it).
+//!   Beyond the range's `limit`, connections are refused with Cease/Connection Rejected.
+//!   Peers live in slots whose index is stable while the peer exists; a removed peer's slot is
+//!   reused, and events still queued for it are dropped by connection id.
 
 mod conn;
 pub mod control;
@@ -22,6 +31,7 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use ipnet::IpNet;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
@@ -31,7 +41,7 @@ use self::routes::{Routes, SessionAction};
 use crate::iana::CeaseSubcode;
 use crate::rib::Change;
 use crate::session::{ConnId, Direction, Input, Output, Session, SessionConfig, State};
-use crate::wire::{Notification, NotificationCode, Prefix};
+use crate::wire::{DecodeContext, Message, Notification, NotificationCode, Prefix};
 
 /// Where a neighbour is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -93,6 +103,36 @@ impl PeerSpec {
     }
 }
 
+/// Dynamic neighbours (FRR's `bgp listen range`, BIRD's `neighbor range`): whoever connects
+/// from inside `prefix` becomes a passive peer made from this template, for as long as its
+/// session lasts.
+#[derive(Debug, Clone)]
+pub struct ListenRange {
+    pub prefix: IpNet,
+    /// GTSM (RFC 5082) on the accepted connections.
+    pub ttl_security: bool,
+    /// Import and export policy, maximum prefixes of each dynamic peer.
+    pub policy: PeerPolicy,
+    /// Each dynamic peer's session; it is always passive, whatever `passive` says.
+    pub session: SessionConfig,
+    /// At most this many dynamic peers from this range at once (FRR's `bgp listen limit`);
+    /// further neighbours are refused with Cease/Connection Rejected.
+    pub limit: Option<u32>,
+}
+
+impl ListenRange {
+    /// A range without GTSM, policy (RFC 8212: nothing in or out over eBGP) or limit.
+    pub fn new(prefix: IpNet, session: SessionConfig) -> Self {
+        ListenRange {
+            prefix,
+            ttl_security: false,
+            policy: PeerPolicy::default(),
+            session,
+            limit: None,
+        }
+    }
+}
+
 /// What the speaker needs to run.
 #[derive(Debug, Clone)]
 pub struct SpeakerSpec {
@@ -100,6 +140,8 @@ pub struct SpeakerSpec {
     /// accept, only connect.
     pub listen: Vec<SocketAddr>,
     pub peers: Vec<PeerSpec>,
+    /// Dynamic neighbours, accepted on the `listen` addresses.
+    pub listen_ranges: Vec<ListenRange>,
     /// Prefixes announced to every peer from the start.
     pub originate: Vec<Prefix>,
 }
@@ -232,6 +274,8 @@ struct Peer {
     started: bool,
     /// Where the latest outbound attempt went.
     attempt: Option<SocketAddr>,
+    /// The listen range a dynamic peer was accepted from (an index into `Speaker::ranges`).
+    range: Option<usize>,
 }
 
 impl Peer {
@@ -255,9 +299,20 @@ impl Peer {
     }
 }
 
+/// A listen range and how many dynamic peers it has.
+struct Range {
+    spec: ListenRange,
+    peers: usize,
+}
+
 /// The speaker's event loop state.
 pub struct Speaker {
-    peers: Vec<Peer>,
+    /// Indexed like the peers of `routes`; `None` is the free slot of a removed dynamic peer.
+    peers: Vec<Option<Peer>>,
+    ranges: Vec<Range>,
+    /// Dynamic peers that may be over for good: checked, and removed, before routes are
+    /// flushed.
+    reap: Vec<usize>,
     by_address: HashMap<IpAddr, usize>,
     by_ifindex: HashMap<u32, usize>,
     conns: HashMap<ConnId, ConnHandle>,
@@ -271,7 +326,7 @@ pub struct Speaker {
 impl std::fmt::Debug for Speaker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Speaker")
-            .field("peers", &self.peers.len())
+            .field("peers", &self.peers.iter().flatten().count())
             .finish()
     }
 }
@@ -330,7 +385,12 @@ impl Speaker {
             });
         }
         // One speaker, one AS: the config file has a single `asn`.
-        let local_as = spec.peers.first().map_or(0, |p| p.session.local_as);
+        let local_as = spec
+            .peers
+            .first()
+            .map(|p| p.session.local_as)
+            .or_else(|| spec.listen_ranges.first().map(|r| r.session.local_as))
+            .unwrap_or(0);
         let policies = spec.peers.iter().map(|p| p.policy.clone()).collect();
         let mut speaker = Speaker {
             by_address: spec
@@ -345,15 +405,24 @@ impl Speaker {
             peers: spec
                 .peers
                 .into_iter()
-                .map(|spec| Peer {
-                    session: Session::new(spec.session.clone()),
-                    spec,
-                    ifindex: None,
-                    neighbor: None,
-                    started: false,
-                    attempt: None,
+                .map(|spec| {
+                    Some(Peer {
+                        session: Session::new(spec.session.clone()),
+                        spec,
+                        ifindex: None,
+                        neighbor: None,
+                        started: false,
+                        attempt: None,
+                        range: None,
+                    })
                 })
                 .collect(),
+            ranges: spec
+                .listen_ranges
+                .into_iter()
+                .map(|spec| Range { spec, peers: 0 })
+                .collect(),
+            reap: Vec::new(),
             by_ifindex,
             conns: HashMap::new(),
             next_conn: 1,
@@ -364,13 +433,13 @@ impl Speaker {
         speaker.routes.originate(&spec.originate);
         speaker.flush_routes();
         for (i, nd) in interfaces {
-            speaker.peers[i].ifindex = Some(nd.ifindex());
+            speaker.peer_mut(i).ifindex = Some(nd.ifindex());
             tokio::spawn(nd.run(i, tx.clone()));
         }
         let now = Instant::now();
         for i in 0..speaker.peers.len() {
             // Unnumbered peers start once their neighbour is found.
-            if matches!(speaker.peers[i].spec.address, PeerAddress::Ip(_)) {
+            if matches!(speaker.peer(i).spec.address, PeerAddress::Ip(_)) {
                 speaker.start(i, now);
             }
         }
@@ -383,6 +452,7 @@ impl Speaker {
             let deadline = self
                 .peers
                 .iter()
+                .flatten()
                 .filter_map(|p| p.session.poll_timeout())
                 .chain(self.routes.next_deadline())
                 .min();
@@ -404,20 +474,22 @@ impl Speaker {
                 },
                 () = sleep => self.timers(),
             }
+            self.reap();
             self.flush_routes();
         }
     }
 
     fn timers(&mut self) {
         let now = Instant::now();
-        self.routes.expire(now);
+        let expired = self.routes.expire(now);
+        self.reap.extend(expired);
         for i in 0..self.peers.len() {
-            if self.peers[i]
-                .session
-                .poll_timeout()
+            if self
+                .slot(i)
+                .and_then(|p| p.session.poll_timeout())
                 .is_some_and(|t| t <= now)
             {
-                self.peers[i].session.handle(Input::Timeout, now);
+                self.peer_mut(i).session.handle(Input::Timeout, now);
                 self.drain(i);
             }
         }
@@ -427,14 +499,27 @@ impl Speaker {
         let now = Instant::now();
         match event {
             Event::Accepted { stream, remote } => {
-                let Some(peer) = self.peer_for(remote, now) else {
-                    tracing::info!(%remote, "closing a connection from an unknown address");
-                    return;
+                let peer = match self.peer_for(remote, now) {
+                    Some(peer) => peer,
+                    None => match self.dynamic_peer(remote, now) {
+                        Ok(peer) => peer,
+                        Err(Refusal::Unknown) => {
+                            tracing::info!(%remote, "closing a connection from an unknown address");
+                            return;
+                        }
+                        Err(Refusal::Limit(range)) => {
+                            tracing::warn!(%remote, %range,
+                                "refusing a neighbour: the listen range's limit is reached");
+                            return reject(stream);
+                        }
+                    },
                 };
-                if self.peers[peer].spec.ttl_security
+                if self.peer(peer).spec.ttl_security
                     && let Err(err) = conn::ttl_security(&stream, remote.is_ipv6())
                 {
                     tracing::warn!(%remote, %err, "cannot enable GTSM; closing");
+                    // A dynamic peer made for this connection goes again.
+                    self.reap.push(peer);
                     return;
                 }
                 let conn = self.add_conn(stream, peer);
@@ -442,7 +527,7 @@ impl Speaker {
                     conn,
                     direction: Direction::Inbound,
                 };
-                self.peers[peer].session.handle(input, now);
+                self.peer_mut(peer).session.handle(input, now);
                 self.drain(peer);
             }
             Event::Connected {
@@ -450,16 +535,22 @@ impl Speaker {
                 remote,
                 result,
             } => {
-                let latest = self.peers[peer].attempt == Some(remote);
-                if latest {
-                    self.peers[peer].attempt = None;
+                // Only configured peers connect out, and they are never removed.
+                if self.slot(peer).is_none() {
+                    return;
                 }
-                if self.peers[peer].target() != Some(remote) {
+                let latest = self.peer(peer).attempt == Some(remote);
+                if latest {
+                    self.peer_mut(peer).attempt = None;
+                }
+                if self.peer(peer).target() != Some(remote) {
                     // The neighbour moved while we connected. The session still counts this
                     // attempt as running unless a reset (and maybe a newer attempt) followed.
                     tracing::debug!(%remote, "dropping a connection to a former neighbour address");
                     if latest {
-                        self.peers[peer].session.handle(Input::ConnectFailed, now);
+                        self.peer_mut(peer)
+                            .session
+                            .handle(Input::ConnectFailed, now);
                         self.drain(peer);
                     }
                     return;
@@ -473,33 +564,36 @@ impl Speaker {
                         }
                     }
                     Err(err) => {
-                        tracing::debug!(peer = %self.peers[peer].spec.address, %err, "connect failed");
+                        tracing::debug!(peer = %self.peer(peer).spec.address, %err, "connect failed");
                         Input::ConnectFailed
                     }
                 };
-                self.peers[peer].session.handle(input, now);
+                self.peer_mut(peer).session.handle(input, now);
                 self.drain(peer);
             }
             Event::Neighbor { peer, address } => self.neighbor(peer, address, now),
+            // A removed peer's slot may hold a new peer by now: its session ignores the
+            // connection ids it does not know.
             Event::Read { peer, conn, data } => {
-                self.peers[peer]
-                    .session
-                    .handle(Input::Received { conn, data }, now);
+                let Some(p) = self.slot_mut(peer) else { return };
+                p.session.handle(Input::Received { conn, data }, now);
                 self.drain(peer);
             }
             Event::ReadClosed { peer, conn } => {
                 self.conns.remove(&conn);
-                self.peers[peer].session.handle(Input::Closed { conn }, now);
+                let Some(p) = self.slot_mut(peer) else { return };
+                p.session.handle(Input::Closed { conn }, now);
                 self.drain(peer);
             }
             Event::Command(Command::Originate(prefixes)) => self.routes.originate(&prefixes),
             Event::Command(Command::Withdraw(prefixes)) => self.routes.withdraw_local(&prefixes),
             Event::Command(Command::Status(reply)) => {
-                let peers = self
-                    .peers
-                    .iter()
-                    .enumerate()
-                    .map(|(i, p)| self.routes.status(i, p.status_address(), p.session.state()));
+                let peers = self.peers.iter().enumerate().filter_map(|(i, p)| {
+                    let p = p.as_ref()?;
+                    let mut status = self.routes.status(i, p.status_address(), p.session.state());
+                    status.listen_range = p.range.map(|r| self.ranges[r].spec.prefix);
+                    Some(status)
+                });
                 let _ = reply.send(SpeakerStatus {
                     peers: peers.collect(),
                     originated: self.routes.originated_count(),
@@ -518,10 +612,93 @@ impl Speaker {
         }
     }
 
+    /// Peer `i`, which the caller knows exists: configured peers are never removed, and a
+    /// dynamic one only by [`Speaker::reap`] between events.
+    fn peer(&self, i: usize) -> &Peer {
+        self.slot(i).expect("a live peer slot")
+    }
+
+    fn peer_mut(&mut self, i: usize) -> &mut Peer {
+        self.slot_mut(i).expect("a live peer slot")
+    }
+
+    fn slot(&self, i: usize) -> Option<&Peer> {
+        self.peers.get(i).and_then(Option::as_ref)
+    }
+
+    fn slot_mut(&mut self, i: usize) -> Option<&mut Peer> {
+        self.peers.get_mut(i).and_then(Option::as_mut)
+    }
+
     fn start(&mut self, i: usize, now: Instant) {
-        self.peers[i].started = true;
-        self.peers[i].session.handle(Input::Start, now);
+        let peer = self.peer_mut(i);
+        peer.started = true;
+        peer.session.handle(Input::Start, now);
         self.drain(i);
+    }
+
+    /// A new dynamic peer for a connection from `remote`, when a listen range holds it and
+    /// has room.
+    fn dynamic_peer(&mut self, remote: SocketAddr, now: Instant) -> Result<usize, Refusal> {
+        let ip = canonical(remote.ip());
+        let r = self
+            .ranges
+            .iter()
+            .position(|r| r.spec.prefix.contains(&ip))
+            .ok_or(Refusal::Unknown)?;
+        let range = &mut self.ranges[r];
+        if range
+            .spec
+            .limit
+            .is_some_and(|limit| range.peers >= limit as usize)
+        {
+            return Err(Refusal::Limit(range.spec.prefix));
+        }
+        range.peers += 1;
+        let mut session = range.spec.session.clone();
+        session.passive = true;
+        let spec = PeerSpec {
+            ttl_security: range.spec.ttl_security,
+            policy: range.spec.policy.clone(),
+            ..PeerSpec::new(ip, session)
+        };
+        tracing::info!(peer = %ip, range = %range.spec.prefix, "dynamic neighbour accepted");
+        let i = self.routes.add_peer(spec.policy.clone());
+        if self.peers.len() <= i {
+            self.peers.resize_with(i + 1, || None);
+        }
+        self.peers[i] = Some(Peer {
+            session: Session::new(spec.session.clone()),
+            spec,
+            ifindex: None,
+            neighbor: None,
+            started: false,
+            attempt: None,
+            range: Some(r),
+        });
+        self.by_address.insert(ip, i);
+        self.start(i, now);
+        Ok(i)
+    }
+
+    /// Removes the dynamic peers of `self.reap` that are over: the passive session is Active
+    /// (no connection, no idle-hold backoff to enforce) and the routes hold nothing of the peer
+    /// (not Established, no stale routes of a graceful restart).
+    fn reap(&mut self) {
+        while let Some(i) = self.reap.pop() {
+            let Some(peer) = self.slot(i) else { continue };
+            let Some(r) = peer.range else { continue };
+            if peer.session.state() != State::Active || !self.routes.is_idle(i) {
+                continue;
+            }
+            tracing::info!(peer = %peer.spec.address, "dynamic neighbour removed");
+            if let PeerAddress::Ip(ip) = peer.spec.address {
+                self.by_address.remove(&ip);
+            }
+            self.peers[i] = None;
+            self.routes.remove_peer(i);
+            self.ranges[r].peers = self.ranges[r].peers.saturating_sub(1);
+        }
     }
 
     /// The peer an inbound connection from `remote` belongs to. A link-local address belongs to
@@ -534,7 +711,7 @@ impl Speaker {
             && v6.ip().is_unicast_link_local()
             && let Some(&i) = self.by_ifindex.get(&v6.scope_id())
         {
-            let peer = &mut self.peers[i];
+            let peer = self.peer_mut(i);
             let address = *v6.ip();
             match peer.neighbor {
                 Some(known) if known == address => {}
@@ -561,7 +738,7 @@ impl Speaker {
     /// An unnumbered peer's address was learned or changed: start the session, or move it to
     /// the new address.
     fn neighbor(&mut self, i: usize, address: Ipv6Addr, now: Instant) {
-        let peer = &mut self.peers[i];
+        let Some(peer) = self.slot_mut(i) else { return };
         if peer.neighbor == Some(address) {
             return;
         }
@@ -592,18 +769,18 @@ impl Speaker {
 
     /// Performs every pending output of peer `i`'s session.
     fn drain(&mut self, i: usize) {
-        while let Some(output) = self.peers[i].session.poll_output() {
+        while let Some(output) = self.slot_mut(i).and_then(|p| p.session.poll_output()) {
             match output {
                 Output::Connect => {
-                    let Some(remote) = self.peers[i].target() else {
+                    let Some(remote) = self.peer(i).target() else {
                         // Not reached: unnumbered sessions start once the address is known.
-                        self.peers[i]
+                        self.peer_mut(i)
                             .session
                             .handle(Input::ConnectFailed, Instant::now());
                         continue;
                     };
-                    self.peers[i].attempt = Some(remote);
-                    let spec = &self.peers[i].spec;
+                    self.peer_mut(i).attempt = Some(remote);
+                    let spec = &self.peer(i).spec;
                     let local = match spec.address {
                         PeerAddress::Ip(_) => spec.local_address.map(|a| SocketAddr::new(a, 0)),
                         PeerAddress::Interface(_) => None,
@@ -633,14 +810,18 @@ impl Speaker {
                     self.conns.remove(&conn);
                 }
                 Output::StateChanged { from, to } => {
-                    tracing::info!(peer = %self.peers[i].spec.address, ?from, ?to, "BGP state");
+                    let peer = self.peer(i);
+                    tracing::info!(peer = %peer.spec.address, ?from, ?to, "BGP state");
+                    if peer.range.is_some() {
+                        self.reap.push(i);
+                    }
                 }
                 Output::Established(n) => {
-                    let Some(conn) = self.peers[i].session.established_conn() else {
+                    let Some(conn) = self.peer(i).session.established_conn() else {
                         continue;
                     };
                     let local = self.conns.get(&conn).and_then(ConnHandle::local_addr);
-                    let remote = self.peers[i].status_address();
+                    let remote = self.peer(i).status_address();
                     let messages = self.routes.established(i, remote, &n, local);
                     self.transmit(i, messages);
                 }
@@ -654,7 +835,7 @@ impl Speaker {
                             notification,
                             idle_hold: Some(idle_hold),
                         };
-                        self.peers[i].session.handle(reset, Instant::now());
+                        self.peer_mut(i).session.handle(reset, Instant::now());
                     }
                 }
                 Output::RouteRefresh(_) => {
@@ -662,9 +843,9 @@ impl Speaker {
                     self.transmit(i, messages);
                 }
                 Output::Down(reason) => {
-                    tracing::info!(peer = %self.peers[i].spec.address, ?reason, "session down");
+                    tracing::info!(peer = %self.peer(i).spec.address, ?reason, "session down");
                     let graceful = reason.allows_graceful_restart()
-                        && self.peers[i].spec.session.graceful_restart.is_some();
+                        && self.peer(i).spec.session.graceful_restart.is_some();
                     self.routes.peer_down(i, graceful, Instant::now());
                 }
             }
@@ -674,8 +855,9 @@ impl Speaker {
     /// Hands encoded messages to peer `i`'s Established session.
     fn transmit(&mut self, i: usize, messages: Vec<Bytes>) {
         let now = Instant::now();
+        let Some(peer) = self.slot_mut(i) else { return };
         for m in messages {
-            self.peers[i].session.handle(Input::Transmit(m), now);
+            peer.session.handle(Input::Transmit(m), now);
         }
     }
 
@@ -695,13 +877,44 @@ impl Speaker {
     fn shutdown(&mut self) {
         let now = Instant::now();
         for i in 0..self.peers.len() {
+            let Some(peer) = self.slot_mut(i) else {
+                continue;
+            };
             let stop = Input::Stop {
                 message: "speaker shutting down".into(),
             };
-            self.peers[i].session.handle(stop, now);
+            peer.session.handle(stop, now);
             self.drain(i);
         }
     }
+}
+
+/// Why an inbound connection gets no peer.
+enum Refusal {
+    /// Neither a configured peer nor inside a listen range.
+    Unknown,
+    /// The listen range with this prefix has its `limit` of dynamic peers.
+    Limit(IpNet),
+}
+
+/// Sends Cease/Connection Rejected on `stream` and closes it once the neighbour has read it
+/// (closing with its OPEN unread would reset the connection and could lose the NOTIFICATION).
+fn reject(mut stream: tokio::net::TcpStream) {
+    let n = Notification::new(NotificationCode::Cease(CeaseSubcode::ConnectionRejected));
+    let Ok(data) = Message::Notification(n).to_bytes(&DecodeContext::default()) else {
+        return;
+    };
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        if stream.write_all(&data).await.is_err() || stream.shutdown().await.is_err() {
+            return;
+        }
+        let mut sink = [0u8; 4096];
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            while let Ok(1..) = stream.read(&mut sink).await {}
+        })
+        .await;
+    });
 }
 
 /// IPv4-mapped IPv6 addresses (from a dual-stack listener) as plain IPv4.

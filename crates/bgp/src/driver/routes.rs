@@ -41,6 +41,9 @@ pub struct PeerStatus {
     pub stale: usize,
     /// Prefixes we currently advertise to the peer.
     pub advertised: usize,
+    /// The listen range a dynamic neighbour was accepted from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen_range: Option<ipnet::IpNet>,
 }
 
 /// The whole speaker, for status output.
@@ -85,7 +88,7 @@ pub(super) enum SessionAction {
     },
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct PeerRoutes {
     policy: PeerPolicy,
     /// Registered in the RIB while Established, and while its routes are kept stale.
@@ -112,6 +115,8 @@ pub(super) struct Routes {
     peers: Vec<PeerRoutes>,
     by_id: HashMap<PeerId, usize>,
     originated: HashSet<Prefix>,
+    /// Slots of removed peers, for [`Routes::add_peer`] to reuse.
+    free: Vec<usize>,
 }
 
 /// Import, in the order the policy module prescribes: RFC 8212 default, the policy, then
@@ -202,7 +207,47 @@ impl Routes {
                 .collect(),
             by_id: HashMap::new(),
             originated: HashSet::new(),
+            free: Vec::new(),
         }
+    }
+
+    /// Adds a peer (a dynamic neighbour) and returns its index: the slot of a removed peer,
+    /// or a new one.
+    pub fn add_peer(&mut self, policy: PeerPolicy) -> usize {
+        let peer = PeerRoutes {
+            policy,
+            ..PeerRoutes::default()
+        };
+        match self.free.pop() {
+            Some(i) => {
+                self.peers[i] = peer;
+                i
+            }
+            None => {
+                self.peers.push(peer);
+                self.peers.len() - 1
+            }
+        }
+    }
+
+    /// Removes peer `i` with whatever routes it still has; [`Routes::add_peer`] reuses the slot.
+    pub fn remove_peer(&mut self, i: usize) {
+        let Some(peer) = self.peers.get_mut(i) else {
+            return;
+        };
+        if let Some(id) = peer.id {
+            self.rib.remove_peer(id);
+            self.by_id.remove(&id);
+        }
+        *peer = PeerRoutes::default();
+        self.free.push(i);
+    }
+
+    /// Whether peer `i` holds nothing: not Established, and no routes kept stale.
+    pub fn is_idle(&self, i: usize) -> bool {
+        self.peers
+            .get(i)
+            .is_none_or(|p| p.session.is_none() && p.stale_until.is_none())
     }
 
     pub fn originate(&mut self, prefixes: &[Prefix]) {
@@ -328,6 +373,9 @@ impl Routes {
             .session
             .take()
             .and_then(|s| s.negotiated.peer_graceful_restart)
+            // RFC 4724 section 4.2: routes are kept for the families the capability lists; a
+            // peer that lists none (BIRD's default "aware" mode) preserves nothing.
+            .filter(|gr| !gr.families.is_empty())
             .map(|gr| Duration::from_secs(gr.restart_time.into()));
         let Some(id) = peer.id else { return };
         match restart_time.filter(|_| graceful) {
@@ -349,17 +397,20 @@ impl Routes {
         self.peers.iter().filter_map(|p| p.stale_until).min()
     }
 
-    /// Drops the stale routes of peers whose restart time has passed.
-    pub fn expire(&mut self, now: Instant) {
-        for peer in &mut self.peers {
+    /// Drops the stale routes of peers whose restart time has passed; returns those peers.
+    pub fn expire(&mut self, now: Instant) -> Vec<usize> {
+        let mut expired = Vec::new();
+        for (i, peer) in self.peers.iter_mut().enumerate() {
             if peer.stale_until.is_some_and(|t| t <= now) {
                 peer.stale_until = None;
+                expired.push(i);
                 if let Some(id) = peer.id {
                     let n = self.rib.stale_expired(id);
                     tracing::info!(swept = ?n, "restart time over: stale routes removed");
                 }
             }
         }
+        expired
     }
 
     /// Selects best paths for everything that changed; returns the UPDATEs per Established
@@ -516,6 +567,7 @@ impl Routes {
             received: counters.map_or(0, |c| c.accepted as usize),
             stale: counters.map_or(0, |c| c.stale as usize),
             advertised: peer.session.as_ref().map_or(0, |s| s.adj_out.len()),
+            listen_range: None,
         }
     }
 
