@@ -50,23 +50,85 @@ pub fn pool_from_record(r: &ipam::PoolRecord, version: u64) -> m::Pool {
     }
 }
 
-pub fn subnet_spec(s: &m::Subnet) -> ipam::SubnetSpec {
-    let cidr = match (s.cidr, s.prefix_len) {
+/// Prefix of the IPAM subnet holding the IPv6 part of a dual-stack subnet. API names never
+/// start with '.', so these names cannot collide with a subnet of the API.
+pub const V6_PART: &str = ".v6.";
+
+/// The IPAM subnet holding the IPv6 part of dual-stack subnet `name`.
+pub fn v6_part(name: &str) -> String {
+    format!("{V6_PART}{name}")
+}
+
+/// Whether an IPAM subnet is the IPv6 part of a dual-stack subnet.
+pub fn is_v6_part(ipam_subnet: &str) -> bool {
+    ipam_subnet.starts_with(V6_PART)
+}
+
+/// The API subnet an IPAM subnet belongs to.
+pub fn api_subnet(ipam_subnet: &str) -> &str {
+    ipam_subnet.strip_prefix(V6_PART).unwrap_or(ipam_subnet)
+}
+
+/// The IPAM subnet paired with `ipam_subnet` in a dual-stack subnet, if it would be one.
+pub fn paired_subnet(ipam_subnet: &str) -> String {
+    match ipam_subnet.strip_prefix(V6_PART) {
+        Some(name) => name.to_string(),
+        None => v6_part(ipam_subnet),
+    }
+}
+
+fn reserve(r: m::Reserve) -> ipam::Reserve {
+    ipam::Reserve {
+        network: r.network,
+        broadcast: r.broadcast,
+        gateway: r.gateway,
+    }
+}
+
+fn model_reserve(r: ipam::Reserve) -> m::Reserve {
+    m::Reserve {
+        network: r.network,
+        broadcast: r.broadcast,
+        gateway: r.gateway,
+    }
+}
+
+fn borrow(b: m::BorrowPolicy) -> ipam::BorrowPolicy {
+    match b {
+        m::BorrowPolicy::Never => ipam::BorrowPolicy::Never,
+        m::BorrowPolicy::LastResort => ipam::BorrowPolicy::LastResort,
+    }
+}
+
+fn cidr(cidr: Option<ipnet::IpNet>, prefix_len: Option<u8>) -> ipam::SubnetCidr {
+    match (cidr, prefix_len) {
         (Some(c), _) => ipam::SubnetCidr::Explicit(c),
         (None, Some(prefix_len)) => ipam::SubnetCidr::NextFree { prefix_len },
         // Rejected by validation; an impossible length makes the IPAM say so too.
         (None, None) => ipam::SubnetCidr::NextFree { prefix_len: 255 },
-    };
-    ipam::SubnetSpec::new(&s.name, &s.tenant, &s.pool, cidr)
-        .reserve(ipam::Reserve {
-            network: s.reserve.network,
-            broadcast: s.reserve.broadcast,
-            gateway: s.reserve.gateway,
-        })
-        .borrow(match s.borrow {
-            m::BorrowPolicy::Never => ipam::BorrowPolicy::Never,
-            m::BorrowPolicy::LastResort => ipam::BorrowPolicy::LastResort,
-        })
+    }
+}
+
+/// The IPAM subnet of a subnet's first (IPv4 of a dual-stack, or only) part.
+pub fn subnet_spec(s: &m::Subnet) -> ipam::SubnetSpec {
+    ipam::SubnetSpec::new(&s.name, &s.tenant, &s.pool, cidr(s.cidr, s.prefix_len))
+        .reserve(reserve(s.reserve))
+        .borrow(borrow(s.borrow))
+}
+
+/// The IPAM subnet of a dual-stack subnet's IPv6 part.
+pub fn v6_spec(s: &m::Subnet) -> Option<ipam::SubnetSpec> {
+    let f = s.ipv6.as_ref()?;
+    Some(
+        ipam::SubnetSpec::new(
+            v6_part(&s.name),
+            &s.tenant,
+            &f.pool,
+            cidr(f.cidr, f.prefix_len),
+        )
+        .reserve(reserve(f.reserve))
+        .borrow(borrow(s.borrow)),
+    )
 }
 
 pub fn subnet_from_record(r: &ipam::SubnetRecord, version: u64) -> m::Subnet {
@@ -76,17 +138,25 @@ pub fn subnet_from_record(r: &ipam::SubnetRecord, version: u64) -> m::Subnet {
         pool: r.pool.clone(),
         cidr: Some(r.cidr),
         prefix_len: None,
-        reserve: m::Reserve {
-            network: r.reserve.network,
-            broadcast: r.reserve.broadcast,
-            gateway: r.reserve.gateway,
-        },
+        reserve: model_reserve(r.reserve),
         borrow: match r.borrow {
             ipam::BorrowPolicy::Never => m::BorrowPolicy::Never,
             ipam::BorrowPolicy::LastResort => m::BorrowPolicy::LastResort,
         },
+        ipv6: None,
         usage: None,
         resource_version: version,
+    }
+}
+
+/// The IPv6 part of a dual-stack subnet, from its IPAM subnet.
+pub fn family_from_record(r: &ipam::SubnetRecord) -> m::SubnetFamily {
+    m::SubnetFamily {
+        pool: r.pool.clone(),
+        cidr: Some(r.cidr),
+        prefix_len: None,
+        reserve: model_reserve(r.reserve),
+        usage: None,
     }
 }
 

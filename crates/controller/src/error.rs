@@ -233,6 +233,21 @@ impl Error {
             Error::Busy => "the IPAM state changed under this request too often".to_string(),
             other => other.to_string(),
         };
+        // The allocator's messages carry their own remedy ("...: pick another address"): it
+        // becomes the hint, so the document says it once. The IPv6 part of a dual-stack subnet
+        // is named after the subnet.
+        let (detail, hint) = match self {
+            Error::Ipam(I::Corrupt { .. } | I::InvalidRecord { .. }) => (detail, hint.to_string()),
+            Error::Ipam(_) => {
+                let detail =
+                    detail.replace(&format!("subnet {}", crate::convert::V6_PART), "subnet ");
+                match split_remedy(&detail) {
+                    Some((fact, remedy)) => (fact.to_string(), remedy.to_string()),
+                    None => (detail.clone(), hint.to_string()),
+                }
+            }
+            _ => (detail, hint.to_string()),
+        };
         let field = match self {
             Error::Invalid { field, .. } => Some(field.clone()),
             Error::BadRequest { field, .. } => field.clone(),
@@ -243,9 +258,23 @@ impl Error {
             title: title.to_string(),
             status: status.as_u16(),
             detail,
-            hint: Some(hint.to_string()),
+            hint: Some(hint),
             field,
         }
+    }
+}
+
+/// Splits "fact: remedy" at the last ": " (not the "::" of an IPv6 address); a remedy that
+/// starts with more facts ("3 allocated; release ...") keeps them in the fact.
+fn split_remedy(msg: &str) -> Option<(&str, &str)> {
+    let at = msg
+        .rmatch_indices(": ")
+        .map(|(i, _)| i)
+        .find(|&i| i == 0 || msg.as_bytes()[i - 1] != b':')?;
+    let (fact, remedy) = (&msg[..at], &msg[at + 2..]);
+    match remedy.rfind("; ") {
+        Some(j) => Some((&msg[..at + 2 + j], &remedy[j + 2..])),
+        None => Some((fact, remedy)),
     }
 }
 

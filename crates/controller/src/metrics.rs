@@ -167,7 +167,12 @@ impl Metrics {
         };
         for name in shared.subnets.keys() {
             if let Ok(u) = shared.ipam.subnet_usage(name) {
-                set("subnet", name, u);
+                // The IPv6 part of a dual-stack subnet, under the subnet's name.
+                if crate::convert::is_v6_part(name) {
+                    set("subnet_ipv6", crate::convert::api_subnet(name), u);
+                } else {
+                    set("subnet", name, u);
+                }
             }
         }
         for name in shared.pools.keys() {

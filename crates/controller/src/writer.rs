@@ -23,7 +23,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use clos_ipam::{AllocRequest, Change, Ipam, PoolSpec, Record};
+use clos_ipam::{AllocRequest, Allocated, AllocationInfo, Change, Ipam, PoolSpec, Record};
 use clos_model::{Address, AllocateAddress, AsnPlan, DesiredState, Node, Pool, Site, Subnet};
 use clos_store::{Compare, CompareOp, KeyRange, Op as StoreOp, RangeRequest, Store};
 use tokio::sync::{mpsc, oneshot};
@@ -176,6 +176,9 @@ pub struct Writer {
     desired: HashMap<String, DesiredState>,
     /// The in-memory state may differ from the store (a write failed): reload first.
     stale: bool,
+    /// Desired states may have been written from a state that differs from the store:
+    /// rewrite those that disagree after the next reload.
+    resync: bool,
 }
 
 impl std::fmt::Debug for Writer {
@@ -203,6 +206,7 @@ impl Writer {
             used_asns: HashSet::new(),
             desired: HashMap::new(),
             stale: true,
+            resync: false,
         };
         w.reload().await?;
         w.sync_desired().await?;
@@ -251,6 +255,12 @@ impl Writer {
                 && let Err(e) = self.reload().await
             {
                 return batch.iter().map(|_| Err(clone_err(&e))).collect();
+            }
+            if self.resync {
+                if let Err(e) = self.sync_desired().await {
+                    return batch.iter().map(|_| Err(clone_err(&e))).collect();
+                }
+                self.resync = false;
             }
             let mut staged = Vec::with_capacity(batch.len());
             for p in batch {
@@ -528,9 +538,29 @@ impl Writer {
                 self.check_version(&keys::item(keys::SUBNETS, name), "subnet", name, *version)
                     .await?;
                 let mut sh = self.shared.write();
-                let changes = sh.ipam.delete_subnet(name)?;
-                sh.subnets.remove(name);
-                Ok(staged_changes(Done::Deleted, changes))
+                let part = convert::v6_part(name);
+                if !sh.subnets.contains_key(&part) {
+                    let changes = sh.ipam.delete_subnet(name)?;
+                    sh.subnets.remove(name);
+                    return Ok(staged_changes(Done::Deleted, changes));
+                }
+                // Dual-stack: both parts or neither.
+                let backup = sh.ipam.clone();
+                let deleted = sh.ipam.delete_subnet(name).and_then(|mut changes| {
+                    changes.extend(sh.ipam.delete_subnet(&part)?);
+                    Ok(changes)
+                });
+                match deleted {
+                    Ok(changes) => {
+                        sh.subnets.remove(name);
+                        sh.subnets.remove(&part);
+                        Ok(staged_changes(Done::Deleted, changes))
+                    }
+                    Err(e) => {
+                        sh.ipam = backup;
+                        Err(e.into())
+                    }
+                }
             }
             Op::DeleteTenant { name, version } => {
                 let key = keys::item("tenants/", name);
@@ -551,8 +581,8 @@ impl Writer {
                     .shared
                     .read()
                     .subnets
-                    .values()
-                    .filter(|(t, _)| t == name)
+                    .iter()
+                    .filter(|(s, (t, _))| t == name && !convert::is_v6_part(s))
                     .count();
                 if owned > 0 {
                     return Err(Error::Conflict {
@@ -605,6 +635,11 @@ impl Writer {
                         subnet: subnet.clone(),
                     }
                 })?;
+                let part = convert::v6_part(subnet);
+                if sh.subnets.contains_key(&part) {
+                    drop(sh);
+                    return self.allocate_dual(subnet, &part, &node, req, tenant, pool);
+                }
                 let mut ar = AllocRequest::new(subnet, &node, convert::owner(&req.owner));
                 ar.ip = req.ip;
                 ar.fixed = req.fixed;
@@ -612,6 +647,7 @@ impl Writer {
                 let info = sh.ipam.lookup(r.ip);
                 let address = Address {
                     ip: r.ip,
+                    ip6: None,
                     pool,
                     subnet: Some(subnet.clone()),
                     tenant: Some(tenant),
@@ -636,6 +672,7 @@ impl Writer {
                     .allocate_direct(pool, &convert::owner(&req.owner), req.ip)?;
                 let address = Address {
                     ip: r.ip,
+                    ip6: None,
                     pool: pool.clone(),
                     subnet: None,
                     tenant: None,
@@ -658,15 +695,28 @@ impl Writer {
                     .ipam
                     .lookup(*ip)
                     .ok_or(clos_ipam::Error::UnknownAddress { ip: *ip })?;
-                let mut changes = sh.ipam.release_ip(*ip)?;
-                if *forget
-                    && info.fixed
-                    && let Some(subnet) = &info.subnet
-                {
-                    changes.extend(sh.ipam.forget_fixed(subnet, &info.owner.id)?);
+                // In a dual-stack subnet the owner's address of the other family goes too.
+                let mut both = vec![info];
+                if let Some(subnet) = &both[0].subnet {
+                    let other = convert::paired_subnet(subnet);
+                    if sh.subnets.contains_key(&other)
+                        && let Some(peer) = sh.ipam.allocation(&other, &both[0].owner.id)
+                    {
+                        both.push(peer);
+                    }
+                }
+                let mut changes = Vec::new();
+                for info in &both {
+                    changes.extend(sh.ipam.release_ip(info.ip)?);
+                    if *forget
+                        && info.fixed
+                        && let Some(subnet) = &info.subnet
+                    {
+                        changes.extend(sh.ipam.forget_fixed(subnet, &info.owner.id)?);
+                    }
                 }
                 let mut s = staged_changes(Done::Deleted, changes);
-                s.nodes.extend(info.node);
+                s.nodes.extend(both.into_iter().filter_map(|i| i.node));
                 self.metrics.released();
                 Ok(s)
             }
@@ -728,20 +778,106 @@ impl Writer {
             });
         }
         let spec = convert::subnet_spec(s);
+        let v6 = convert::v6_spec(s);
         let mut sh = self.shared.write();
-        let (_, changes) = sh.ipam.create_subnet(&spec)?;
+        let Some(v6) = v6 else {
+            let (_, changes) = sh.ipam.create_subnet(&spec)?;
+            sh.subnets
+                .insert(s.name.clone(), (s.tenant.clone(), s.pool.clone()));
+            let subnet = subnet_in(&changes, &s.name)
+                .ok_or_else(|| Error::internal("subnet creation wrote no subnet record"))?;
+            return Ok(staged_changes(Done::Subnet(subnet), changes));
+        };
+        // Dual-stack: both IPAM subnets or neither (subnet creation is rare: a copy is cheap).
+        let backup = sh.ipam.clone();
+        let created = create_dual(&mut sh.ipam, &spec, &v6);
+        let changes = match created {
+            Ok(changes) => changes,
+            Err(e) => {
+                sh.ipam = backup;
+                return Err(e);
+            }
+        };
+        let part = convert::v6_part(&s.name);
+        let mut subnet = subnet_in(&changes, &s.name)
+            .ok_or_else(|| Error::internal("subnet creation wrote no subnet record"))?;
+        subnet.ipv6 = changes.iter().find_map(|c| match c {
+            Change::Put {
+                record: Record::Subnet(r),
+            } if r.name == part => Some(convert::family_from_record(r)),
+            _ => None,
+        });
+        let pool6 = subnet
+            .ipv6
+            .as_ref()
+            .map(|f| f.pool.clone())
+            .unwrap_or_default();
         sh.subnets
             .insert(s.name.clone(), (s.tenant.clone(), s.pool.clone()));
-        let subnet = changes
-            .iter()
-            .find_map(|c| match c {
-                Change::Put {
-                    record: Record::Subnet(r),
-                } => Some(convert::subnet_from_record(r, 0)),
-                _ => None,
-            })
-            .ok_or_else(|| Error::internal("subnet creation wrote no subnet record"))?;
+        sh.subnets.insert(part, (s.tenant.clone(), pool6));
         Ok(staged_changes(Done::Subnet(subnet), changes))
+    }
+
+    /// Allocates an owner's IPv4 and IPv6 addresses in a dual-stack subnet on a node: both or
+    /// neither. A static `ip` is taken in the part of its family.
+    fn allocate_dual(
+        &mut self,
+        subnet: &str,
+        part: &str,
+        node: &str,
+        req: &AllocateAddress,
+        tenant: String,
+        pool: String,
+    ) -> Result<Staged> {
+        let mut sh = self.shared.write();
+        let owner = convert::owner(&req.owner);
+        let mut ar4 = AllocRequest::new(subnet, node, owner.clone());
+        ar4.ip = req.ip.filter(IpAddr::is_ipv4);
+        ar4.fixed = req.fixed;
+        let mut ar6 = AllocRequest::new(part, node, owner);
+        ar6.ip = req.ip.filter(IpAddr::is_ipv6);
+        ar6.fixed = req.fixed;
+        let prior = sh.ipam.allocation(subnet, &req.owner.id);
+        let r4 = sh.ipam.allocate(&ar4)?;
+        let r6 = match sh.ipam.allocate(&ar6) {
+            Ok(r) => r,
+            Err(e) => {
+                if !r4.changes.is_empty()
+                    && !undo_allocation(&mut sh.ipam, subnet, &req.owner.id, node, prior, &r4)
+                {
+                    // Not put back exactly: rebuild from the store before the next batch.
+                    tracing::warn!(
+                        subnet,
+                        "could not undo an IPv4 allocation exactly; reloading the IPAM state"
+                    );
+                    self.stale = true;
+                    self.resync = true;
+                }
+                return Err(e.into());
+            }
+        };
+        let fixed = sh.ipam.lookup(r4.ip).is_some_and(|i| i.fixed);
+        let address = Address {
+            ip: r4.ip,
+            ip6: Some(r6.ip),
+            pool,
+            subnet: Some(subnet.to_string()),
+            tenant: Some(tenant),
+            owner: req.owner.clone(),
+            node: Some(node.to_string()),
+            fixed,
+            held: false,
+            resource_version: 0,
+        };
+        let empty = r4.changes.is_empty() && r6.changes.is_empty();
+        let mut changes = r4.changes;
+        changes.extend(r6.changes);
+        let mut s = staged_changes(Done::Address(address), changes);
+        s.nodes.push(node.to_string());
+        if empty {
+            s.version_key = Some(keys::address(r4.ip));
+        }
+        Ok(s)
     }
 
     async fn host_asn_plan(&self) -> Result<AsnPlan> {
@@ -857,6 +993,89 @@ impl Writer {
         s.nodes.push(node.name.clone());
         self.nodes.insert(node.name.clone(), node);
         Ok(s)
+    }
+}
+
+/// The subnet record named `name` among `changes`, as an API subnet.
+fn subnet_in(changes: &[Change], name: &str) -> Option<Subnet> {
+    changes.iter().find_map(|c| match c {
+        Change::Put {
+            record: Record::Subnet(r),
+        } if r.name == name => Some(convert::subnet_from_record(r, 0)),
+        _ => None,
+    })
+}
+
+/// Creates both IPAM subnets of a dual-stack subnet, checking each part's family.
+fn create_dual(
+    ipam: &mut Ipam,
+    v4: &clos_ipam::SubnetSpec,
+    v6: &clos_ipam::SubnetSpec,
+) -> Result<Vec<Change>> {
+    let (cidr4, mut changes) = ipam.create_subnet(v4)?;
+    if !cidr4.addr().is_ipv4() {
+        return Err(Error::Invalid {
+            field: "pool".into(),
+            reason: format!(
+                "pool {} is IPv6: in a dual-stack subnet, pool is the IPv4 part and ipv6.pool the IPv6 part",
+                v4.pool
+            ),
+        });
+    }
+    let (cidr6, more) = ipam.create_subnet(v6)?;
+    if !cidr6.addr().is_ipv6() {
+        return Err(Error::Invalid {
+            field: "ipv6.pool".into(),
+            reason: format!("pool {} is IPv4: ipv6.pool names an IPv6 pool", v6.pool),
+        });
+    }
+    changes.extend(more);
+    Ok(changes)
+}
+
+/// Puts back in memory what a successful `allocate` (whose `prior` allocation of the owner
+/// in `subnet` was as given) changed. False if that could not be done exactly.
+fn undo_allocation(
+    ipam: &mut Ipam,
+    subnet: &str,
+    owner: &str,
+    node: &str,
+    prior: Option<AllocationInfo>,
+    done: &Allocated,
+) -> bool {
+    match prior {
+        // A held fixed address was handed back: hold it again.
+        Some(p) if p.held => ipam.release_ip(done.ip).is_ok(),
+        // The owner already had it; a retry only upgrades it to fixed.
+        Some(p) => p.fixed || ipam.forget_fixed(subnet, owner).is_ok(),
+        None => {
+            let claimed: BTreeSet<String> = done
+                .changes
+                .iter()
+                .filter_map(|c| match c {
+                    Change::Put {
+                        record: record @ Record::Block(_),
+                    } => Some(keys::record(&record.key())),
+                    _ => None,
+                })
+                .collect();
+            let forgot = ipam.forget_fixed(subnet, owner).is_ok();
+            let released = ipam.release_ip(done.ip).is_ok();
+            if claimed.is_empty() {
+                return forgot && released;
+            }
+            // The allocation claimed a block: free it (exact only if it was the node's one
+            // empty block).
+            let freed: Option<BTreeSet<String>> = ipam.release_empty_blocks(node).ok().map(|c| {
+                c.into_iter()
+                    .filter_map(|c| match c {
+                        Change::Delete { key } => Some(keys::record(&key)),
+                        Change::Put { .. } => None,
+                    })
+                    .collect()
+            });
+            forgot && released && freed == Some(claimed)
+        }
     }
 }
 

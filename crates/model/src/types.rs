@@ -520,8 +520,42 @@ pub enum BorrowPolicy {
     LastResort,
 }
 
+/// The IPv6 part of a dual-stack subnet: its own pool and prefix (explicit `cidr`, or the next
+/// free `prefix_len` of the pool) and its own reserved addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubnetFamily {
+    pub pool: String,
+    /// Always set in answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "fd00:0:0:1::/64")]
+    pub cidr: Option<IpNet>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_len: Option<u8>,
+    #[serde(default)]
+    pub reserve: Reserve,
+    /// Read-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+}
+
+impl SubnetFamily {
+    /// The next free `/prefix_len` of `pool`.
+    pub fn next_free(pool: impl Into<String>, prefix_len: u8) -> SubnetFamily {
+        SubnetFamily {
+            pool: pool.into(),
+            cidr: None,
+            prefix_len: Some(prefix_len),
+            reserve: Reserve::default(),
+            usage: None,
+        }
+    }
+}
+
 /// A tenant subnet, carved from a tenant pool; it spans racks (its addresses are host routes
-/// and node blocks). One address family per subnet: a dual-stack network is two subnets.
+/// and node blocks). A single-family subnet is `pool` with `cidr` or `prefix_len`, of either
+/// family. A dual-stack subnet also has `ipv6`: then `pool`/`cidr`/`prefix_len`/`reserve` are
+/// its IPv4 part, and every owner gets one address of each family.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Subnet {
@@ -539,12 +573,18 @@ pub struct Subnet {
     pub reserve: Reserve,
     #[serde(default)]
     pub borrow: BorrowPolicy,
+    /// The IPv6 part of a dual-stack subnet (the fields above are then its IPv4 part).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<SubnetFamily>,
     /// Read-only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
     #[serde(default)]
     pub resource_version: u64,
 }
+
+/// Longest name of a dual-stack subnet (its IPv6 part is stored under a longer internal name).
+pub const MAX_DUAL_STACK_NAME: usize = 249;
 
 impl Subnet {
     pub fn new(
@@ -561,9 +601,16 @@ impl Subnet {
             prefix_len: None,
             reserve: Reserve::default(),
             borrow: BorrowPolicy::default(),
+            ipv6: None,
             usage: None,
             resource_version: 0,
         }
+    }
+
+    /// Makes this a dual-stack subnet with `ipv6` as its IPv6 part.
+    pub fn with_ipv6(mut self, ipv6: SubnetFamily) -> Subnet {
+        self.ipv6 = Some(ipv6);
+        self
     }
 
     fn check(&self) -> Result<(), Error> {
@@ -589,7 +636,70 @@ impl Subnet {
                 format!("{gw} is outside {c}"),
             ));
         }
+        if let Some(v6) = &self.ipv6 {
+            if self.name.len() > MAX_DUAL_STACK_NAME {
+                return Err(Error::invalid(
+                    "name",
+                    format!("a dual-stack subnet's name has 1-{MAX_DUAL_STACK_NAME} characters"),
+                ));
+            }
+            if let Some(c) = self.cidr
+                && !c.addr().is_ipv4()
+            {
+                return Err(Error::invalid(
+                    "cidr",
+                    format!(
+                        "{c} is IPv6: in a dual-stack subnet, cidr is the IPv4 part and ipv6.cidr the IPv6 part"
+                    ),
+                ));
+            }
+            if self.prefix_len.is_some_and(|l| l > 32) && self.cidr.is_none() {
+                return Err(Error::invalid(
+                    "prefix_len",
+                    "the IPv4 part of a dual-stack subnet takes 0-32",
+                ));
+            }
+            validate_name("ipv6.pool", &v6.pool)?;
+            match (&v6.cidr, v6.prefix_len) {
+                (Some(c), _) if c.addr().is_ipv4() => {
+                    return Err(Error::invalid(
+                        "ipv6.cidr",
+                        format!("{c} is IPv4: give an IPv6 prefix"),
+                    ));
+                }
+                (Some(c), _) => canonical("ipv6.cidr", c)?,
+                (None, Some(len)) if len <= 128 => {}
+                (None, Some(_)) => return Err(Error::invalid("ipv6.prefix_len", "use 0-128")),
+                (None, None) => {
+                    return Err(Error::invalid(
+                        "ipv6.cidr",
+                        "give either ipv6.cidr or ipv6.prefix_len (for the next free prefix)",
+                    ));
+                }
+            }
+            if let Some(gw) = v6.reserve.gateway {
+                if !gw.is_ipv6() {
+                    return Err(Error::invalid(
+                        "ipv6.reserve.gateway",
+                        format!("{gw} is not an IPv6 address"),
+                    ));
+                }
+                if let Some(c) = v6.cidr
+                    && !c.contains(&gw)
+                {
+                    return Err(Error::invalid(
+                        "ipv6.reserve.gateway",
+                        format!("{gw} is outside {c}"),
+                    ));
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// Whether this subnet has an IPv4 and an IPv6 part.
+    pub fn is_dual_stack(&self) -> bool {
+        self.ipv6.is_some()
     }
 }
 resource!(Subnet, "subnet", "subnets");
@@ -625,8 +735,13 @@ impl Owner {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Address {
+    /// In a dual-stack subnet, the IPv4 address of the pair.
     #[schema(value_type = String)]
     pub ip: IpAddr,
+    /// In a dual-stack subnet, the IPv6 address of the pair (same owner, node and lifetime).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub ip6: Option<IpAddr>,
     pub pool: String,
     /// Absent for floating and anycast addresses.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -8,7 +8,8 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use clos_model::{
     Address, AllocateAddress, Client, CreateToken, IpamCheck, Node, NodeRole, Owner, OwnerKind,
-    Page, Pool, PoolKind, Rack, Resource, Site, Subnet, Switch, Tenant, Token, TokenRole,
+    Page, Pool, PoolKind, Rack, Resource, Site, Subnet, SubnetFamily, Switch, Tenant, Token,
+    TokenRole,
 };
 use ipnet::IpNet;
 use serde::Serialize;
@@ -206,7 +207,9 @@ pub enum CreateCommand {
         #[arg(long)]
         block_size: Option<u8>,
     },
-    /// A tenant subnet, at --cidr or at the next free --prefix-len of the pool.
+    /// A tenant subnet, at --cidr or at the next free --prefix-len of the pool. With --pool6
+    /// it is dual-stack: --pool/--cidr/--prefix-len are its IPv4 part, and --pool6 with
+    /// --cidr6 or --prefix-len6 its IPv6 part.
     Subnet {
         name: String,
         #[arg(long)]
@@ -217,6 +220,13 @@ pub enum CreateCommand {
         cidr: Option<IpNet>,
         #[arg(long)]
         prefix_len: Option<u8>,
+        /// The IPv6 pool of a dual-stack subnet.
+        #[arg(long)]
+        pool6: Option<String>,
+        #[arg(long, conflicts_with = "prefix_len6", requires = "pool6")]
+        cidr6: Option<IpNet>,
+        #[arg(long, requires = "pool6")]
+        prefix_len6: Option<u8>,
     },
     Tenant {
         name: String,
@@ -514,6 +524,19 @@ fn subnet_table(w: &mut dyn Write, v: &[Subnet]) -> std::io::Result<()> {
             s.usage.map_or("-".into(), |u| u.allocated.to_string()),
             s.usage.map_or("-".into(), |u| u.blocks.to_string())
         )?;
+        // The IPv6 part of a dual-stack subnet, on a line of its own.
+        if let Some(f) = &s.ipv6 {
+            writeln!(
+                w,
+                "{:<20} {:<16} {:<16} {:<24} {:>10} {:>7}",
+                "",
+                "",
+                f.pool,
+                opt(&f.cidr),
+                f.usage.map_or("-".into(), |u| u.allocated.to_string()),
+                f.usage.map_or("-".into(), |u| u.blocks.to_string())
+            )?;
+        }
     }
     Ok(())
 }
@@ -562,7 +585,10 @@ fn address_table(w: &mut dyn Write, v: &[Address]) -> std::io::Result<()> {
         writeln!(
             w,
             "{:<40} {:<16} {:<12} {:<28} {:<16} {}",
-            a.ip.to_string(),
+            match a.ip6 {
+                Some(ip6) => format!("{},{ip6}", a.ip),
+                None => a.ip.to_string(),
+            },
             a.subnet.clone().unwrap_or_else(|| a.pool.clone()),
             opt(&a.tenant),
             a.owner.id,
@@ -619,13 +645,30 @@ pub fn create(args: CreateArgs, format: OutputFormat) -> anyhow::Result<()> {
                 pool,
                 cidr,
                 prefix_len,
+                pool6,
+                cidr6,
+                prefix_len6,
             } => {
                 if cidr.is_none() && prefix_len.is_none() {
                     bail!("give --cidr, or --prefix-len for the next free prefix of the pool");
                 }
+                let ipv6 = match pool6 {
+                    Some(_) if cidr6.is_none() && prefix_len6.is_none() => {
+                        bail!("give --cidr6, or --prefix-len6 for the next free prefix of --pool6")
+                    }
+                    Some(pool) => Some(SubnetFamily {
+                        pool,
+                        cidr: cidr6,
+                        prefix_len: prefix_len6,
+                        reserve: Default::default(),
+                        usage: None,
+                    }),
+                    None => None,
+                };
                 let s = Subnet {
                     cidr,
                     prefix_len,
+                    ipv6,
                     ..Subnet::new(name, tenant, pool, IpNet::default())
                 };
                 let s = c.create(&s).await?;

@@ -34,8 +34,9 @@ fn to_address(
     };
     Address {
         ip: r.ip,
+        ip6: None,
         pool: pool.to_string(),
-        subnet: subnet.map(str::to_string),
+        subnet: subnet.map(|s| convert::api_subnet(s).to_string()),
         tenant,
         owner: convert::model_owner(&r.owner),
         node: r.node,
@@ -52,7 +53,8 @@ fn address_record(kv: &clos_store::KeyValue) -> Result<AddressRecord> {
     }
 }
 
-/// Lists the addresses of a subnet, in address order.
+/// Lists the addresses of a subnet, in address order (in a dual-stack subnet, one item per
+/// owner: its IPv4 address, in order, with its IPv6 address as `ip6`).
 #[utoipa::path(get, path = "/v1/subnets/{subnet}/addresses", tag = "addresses", security(("bearer" = [])),
     params(("subnet" = String, Path), ListQuery),
     responses((status = 200, body = Page<Address>), (status = "default", body = Problem, content_type = "application/problem+json")))]
@@ -64,6 +66,7 @@ pub(crate) async fn list_subnet_addresses(
 ) -> Result<Json<Page<Address>>> {
     p.require_tenant_role("list addresses")?;
     authorize_subnet(&state, &p, &subnet)?;
+    let part = convert::v6_part(&subnet);
     let (cidr, tenant, pool) = {
         let sh = state.shared().read();
         let cidr = sh.ipam.subnet_cidr(&subnet)?;
@@ -75,7 +78,7 @@ pub(crate) async fn list_subnet_addresses(
         (cidr, t, p)
     };
     let (start, end) = keys::address_range(&cidr);
-    let page = list_range(&state, keys::ADDRESSES, start, end, &q, |kv| {
+    let mut page = list_range(&state, keys::ADDRESSES, start, end, &q, |kv| {
         let r = address_record(&kv)?;
         Ok(Some(to_address(
             r,
@@ -86,12 +89,20 @@ pub(crate) async fn list_subnet_addresses(
         )))
     })
     .await?;
+    let sh = state.shared().read();
+    if sh.subnets.contains_key(&part) {
+        for a in &mut page.items {
+            a.ip6 = sh.ipam.allocation(&part, &a.owner.id).map(|i| i.ip);
+        }
+    }
     Ok(Json(page))
 }
 
 /// Allocates an address in a subnet for an owner on a node: the next free one, or `ip`.
 /// Idempotent per owner: a retry returns the same address. `fixed` keeps the address for the
-/// owner id across release.
+/// owner id across release. In a dual-stack subnet the owner gets an IPv4 address (`ip`) and
+/// an IPv6 address (`ip6`) from the node's blocks, both or neither; a static `ip` is taken in
+/// the part of its family.
 #[utoipa::path(post, path = "/v1/subnets/{subnet}/addresses", tag = "addresses", security(("bearer" = [])),
     params(("subnet" = String, Path)), request_body = AllocateAddress,
     responses((status = 201, body = Address), (status = "default", body = Problem, content_type = "application/problem+json")))]
@@ -232,7 +243,7 @@ fn parse_ip(s: &str) -> Result<IpAddr> {
     })
 }
 
-/// Reads an allocated address.
+/// Reads an allocated address (in a dual-stack subnet, the owner's pair, by either address).
 #[utoipa::path(get, path = "/v1/addresses/{ip}", tag = "addresses", security(("bearer" = [])),
     params(("ip" = String, Path)),
     responses((status = 200, body = Address), (status = "default", body = Problem, content_type = "application/problem+json")))]
@@ -250,13 +261,32 @@ pub(crate) async fn get_address(
         .await?
         .ok_or_else(|| Error::not_found("address", ip.to_string()))?;
     let r = address_record(&kv)?;
-    Ok(Json(to_address(
+    let owner = r.owner.id.clone();
+    let mut a = to_address(
         r,
         &pool,
         subnet.as_deref(),
         tenant.as_deref(),
         kv.mod_revision,
-    )))
+    );
+    if let Some(s) = &subnet {
+        let other = convert::paired_subnet(s);
+        let sh = state.shared().read();
+        if sh.subnets.contains_key(&other)
+            && let Some(peer) = sh.ipam.allocation(&other, &owner)
+        {
+            if convert::is_v6_part(s) {
+                a.ip6 = Some(a.ip);
+                a.ip = peer.ip;
+                if let Some((_, p)) = sh.subnets.get(&other) {
+                    a.pool = p.clone();
+                }
+            } else {
+                a.ip6 = Some(peer.ip);
+            }
+        }
+    }
+    Ok(Json(a))
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -268,7 +298,8 @@ pub(crate) struct ReleaseQuery {
     pub forget: bool,
 }
 
-/// Releases an address. A fixed address stays held for its owner unless `forget=true`.
+/// Releases an address (in a dual-stack subnet, the owner's pair, by either address). A fixed
+/// address stays held for its owner unless `forget=true`.
 #[utoipa::path(delete, path = "/v1/addresses/{ip}", tag = "addresses", security(("bearer" = [])),
     params(("ip" = String, Path), ReleaseQuery),
     responses((status = 204), (status = "default", body = Problem, content_type = "application/problem+json")))]

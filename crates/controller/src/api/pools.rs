@@ -61,6 +61,37 @@ fn subnet_of(kv: &clos_store::KeyValue) -> Result<Subnet> {
     }
 }
 
+/// Fills in a subnet's IPv6 part (if it is dual-stack) from the store.
+async fn with_v6_part(state: &AppState, s: &mut Subnet) -> Result<()> {
+    let part = convert::v6_part(&s.name);
+    if !state.shared().read().subnets.contains_key(&part) {
+        return Ok(());
+    }
+    if let Some(kv) = state
+        .store()
+        .get(keys::item(keys::SUBNETS, &part).into())
+        .await?
+    {
+        match decode::<Record>(&kv)? {
+            Record::Subnet(r) => s.ipv6 = Some(convert::family_from_record(&r)),
+            _ => return Err(Error::internal("subnet key holds another record")),
+        }
+    }
+    Ok(())
+}
+
+/// Usage of a subnet and of its IPv6 part.
+fn fill_usage(shared: &Shared, s: &mut Subnet) {
+    s.usage = shared.ipam.subnet_usage(&s.name).ok().map(convert::usage);
+    if let Some(f) = &mut s.ipv6 {
+        f.usage = shared
+            .ipam
+            .subnet_usage(&convert::v6_part(&s.name))
+            .ok()
+            .map(convert::usage);
+    }
+}
+
 /// Lists the pools (admin and tenant tokens).
 #[utoipa::path(get, path = "/v1/pools", tag = "pools", security(("bearer" = [])), params(ListQuery),
     responses((status = 200, body = Page<Pool>), (status = "default", body = Problem, content_type = "application/problem+json")))]
@@ -150,17 +181,21 @@ pub(crate) async fn list_subnets(
     p.require_tenant_role("list subnets")?;
     let mut page = list_prefix(&state, keys::SUBNETS, &q, |kv| {
         let s = subnet_of(&kv)?;
-        Ok(p.tenant_allowed(&s.tenant).then_some(s))
+        Ok((p.tenant_allowed(&s.tenant) && !convert::is_v6_part(&s.name)).then_some(s))
     })
     .await?;
+    for s in &mut page.items {
+        with_v6_part(&state, s).await?;
+    }
     let shared = state.shared().read();
     for s in &mut page.items {
-        s.usage = shared.ipam.subnet_usage(&s.name).ok().map(convert::usage);
+        fill_usage(&shared, s);
     }
     Ok(Json(page))
 }
 
-/// Creates a subnet of a tenant in a tenant pool, at `cidr` or at the next free `prefix_len`.
+/// Creates a subnet of a tenant in a tenant pool, at `cidr` or at the next free `prefix_len`;
+/// dual-stack with `ipv6` (its own pool, and `cidr` or `prefix_len`), both parts or neither.
 #[utoipa::path(post, path = "/v1/subnets", tag = "subnets", security(("bearer" = [])), request_body = Subnet,
     responses((status = 201, body = Subnet), (status = "default", body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn create_subnet(
@@ -182,13 +217,7 @@ pub(crate) async fn create_subnet(
         .await?
     {
         Done::Subnet(mut s) => {
-            s.usage = state
-                .shared()
-                .read()
-                .ipam
-                .subnet_usage(&s.name)
-                .ok()
-                .map(convert::usage);
+            fill_usage(&state.shared().read(), &mut s);
             Ok(created(s))
         }
         _ => Err(Error::internal(
@@ -199,6 +228,9 @@ pub(crate) async fn create_subnet(
 
 /// The tenant of a subnet, if the caller may see it; 404 otherwise (no existence leak).
 pub(crate) fn authorize_subnet(state: &AppState, p: &Principal, subnet: &str) -> Result<()> {
+    if convert::is_v6_part(subnet) {
+        return Err(Error::not_found("subnet", subnet));
+    }
     let tenant = state
         .shared()
         .read()
@@ -227,17 +259,13 @@ pub(crate) async fn get_subnet(
         .await?
         .ok_or_else(|| Error::not_found("subnet", &name))?;
     let mut s = subnet_of(&kv)?;
-    s.usage = state
-        .shared()
-        .read()
-        .ipam
-        .subnet_usage(&name)
-        .ok()
-        .map(convert::usage);
+    with_v6_part(&state, &mut s).await?;
+    fill_usage(&state.shared().read(), &mut s);
     Ok(Json(s))
 }
 
-/// Deletes a subnet that holds no address (release them and forget fixed ones first).
+/// Deletes a subnet that holds no address (release them and forget fixed ones first); a
+/// dual-stack subnet's two parts go together.
 #[utoipa::path(delete, path = "/v1/subnets/{name}", tag = "subnets", security(("bearer" = [])), params(("name" = String, Path), DeleteQuery),
     responses((status = 204), (status = "default", body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn delete_subnet(
