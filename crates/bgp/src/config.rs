@@ -13,7 +13,7 @@ use std::sync::Arc;
 use ipnet::IpNet;
 
 use crate::driver::{ListenRange, PeerAddress, PeerPolicy, PeerSpec, SpeakerSpec};
-use crate::policy::{Policy, PolicyConfig, PolicySet};
+use crate::policy::{Policy, PolicyConfig};
 use crate::session::{GracefulRestartConfig, RemoteAs, SessionConfig};
 use crate::wire::Prefix;
 
@@ -206,17 +206,20 @@ fn check_hold_time(field: &str, hold: u16) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// Compiled policies by name, each shared by every peer that names it.
+type SharedPolicies = std::collections::BTreeMap<String, Arc<Policy>>;
+
 /// The compiled policy named `name`, or an error on `field` listing the known ones.
 fn lookup_policy(
-    policies: &PolicySet,
+    policies: &SharedPolicies,
     name: Option<&String>,
     field: impl FnOnce() -> String,
 ) -> Result<Option<Arc<Policy>>, ConfigError> {
     let Some(name) = name else { return Ok(None) };
     match policies.get(name) {
-        Some(p) => Ok(Some(Arc::new(p.clone()))),
+        Some(p) => Ok(Some(p.clone())),
         None => {
-            let known: Vec<&str> = policies.names().collect();
+            let known: Vec<&str> = policies.keys().map(String::as_str).collect();
             Err(bad(
                 field(),
                 format!("no policy named {name:?} under policy.policies (known: {known:?})"),
@@ -259,7 +262,7 @@ impl SpeakerConfig {
         Ok(session)
     }
 
-    fn listen_ranges(&self, policies: &PolicySet) -> Result<Vec<ListenRange>, ConfigError> {
+    fn listen_ranges(&self, policies: &SharedPolicies) -> Result<Vec<ListenRange>, ConfigError> {
         if !self.listen_ranges.is_empty() && self.listen.is_empty() {
             return Err(bad(
                 "listen",
@@ -361,12 +364,17 @@ impl SpeakerConfig {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let policies = self.policy.compile().map_err(|e| match e {
+        let compiled = self.policy.compile().map_err(|e| match e {
             crate::Error::InvalidPolicy { field, problem } => {
                 bad(format!("policy.{field}"), problem)
             }
             other => bad("policy", other.to_string()),
         })?;
+        // One shared instance per policy: peers holding the same `Arc` form one update group.
+        let policies: SharedPolicies = compiled
+            .names()
+            .filter_map(|n| Some((n.to_owned(), Arc::new(compiled.get(n)?.clone()))))
+            .collect();
         let mut seen = std::collections::HashSet::new();
         let mut peers = Vec::new();
         for (i, p) in self.peers.iter().enumerate() {

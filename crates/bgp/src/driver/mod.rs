@@ -598,6 +598,7 @@ impl Speaker {
                     peers: peers.collect(),
                     originated: self.routes.originated_count(),
                     loc_rib: self.routes.loc_rib_count(),
+                    update_groups: self.routes.update_group_count(),
                 });
             }
             Event::Command(Command::Subscribe(reply)) => {

@@ -24,8 +24,8 @@ use crate::rib::{self, Change, PeerId, PeerInfo, Rib, RibConfig, Route};
 use crate::session::State;
 use crate::wire::attr::as4;
 use crate::wire::{
-    AsPath, Negotiated, NextHop, Notification, NotificationCode, PathAttributes, PeerKind, Prefix,
-    UpdateOutcome, UpdatePacker,
+    AsPath, DecodeContext, Negotiated, NextHop, Notification, NotificationCode, PathAttributes,
+    PeerKind, Prefix, UpdateOutcome, UpdatePacker,
 };
 
 /// One peer, for status output.
@@ -53,6 +53,8 @@ pub struct SpeakerStatus {
     pub originated: usize,
     /// Prefixes with a best path.
     pub loc_rib: usize,
+    /// Groups of Established peers that share one export evaluation per route.
+    pub update_groups: usize,
 }
 
 /// How the route state treats one peer (from its configuration).
@@ -97,6 +99,25 @@ struct PeerRoutes {
     session: Option<Session>,
     /// When the stale routes of a gracefully restarting peer are dropped.
     stale_until: Option<Instant>,
+}
+
+/// A route as exported to an update group.
+#[derive(Debug)]
+struct Exported {
+    attrs: PathAttributes,
+    /// The peer it was learned from (split horizon), `None` for our own routes.
+    from: Option<usize>,
+}
+
+/// What peers must share to share one export evaluation.
+#[derive(Debug, Hash, PartialEq, Eq)]
+struct GroupKey {
+    /// The export policy's identity (0: none configured).
+    policy: usize,
+    kind: PeerKind,
+    ctx: DecodeContext,
+    /// Only when the policy matches on the peer AS.
+    peer_as: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -414,31 +435,61 @@ impl Routes {
     }
 
     /// Selects best paths for everything that changed; returns the UPDATEs per Established
-    /// peer and the changes for the FIB.
+    /// peer and the changes for the FIB. Export policy and transformations run once per
+    /// update group and route, not once per peer.
     pub fn flush(&mut self) -> (Vec<(usize, Vec<Bytes>)>, Vec<Change>) {
         if !self.rib.has_pending_changes() {
             return (Vec::new(), Vec::new());
         }
         let changes = self.rib.drain_changes();
         let mut out = Vec::new();
-        for i in 0..self.peers.len() {
-            let Some(s) = &self.peers[i].session else {
-                continue;
-            };
-            let mut packer = UpdatePacker::new(s.negotiated.decode_context());
+        for members in self.update_groups() {
+            let mut packers: Vec<UpdatePacker> = members
+                .iter()
+                .filter_map(|&m| self.peers[m].session.as_ref())
+                .map(|s| UpdatePacker::new(s.negotiated.decode_context()))
+                .collect();
             for c in &changes {
-                self.export_one(i, c.prefix, c.best.as_ref(), &mut packer);
+                let shared = c
+                    .best
+                    .as_ref()
+                    .and_then(|b| self.export_attrs(members[0], c.prefix, b));
+                for (&m, packer) in members.iter().zip(&mut packers) {
+                    self.send_one(m, c.prefix, shared.as_ref(), packer);
+                }
             }
-            let messages = packer.finish();
-            if !messages.is_empty() {
-                out.push((i, messages));
+            for (&m, packer) in members.iter().zip(packers) {
+                let messages = packer.finish();
+                if !messages.is_empty() {
+                    out.push((m, messages));
+                }
             }
         }
         (out, changes)
     }
 
-    /// Announces `best` for `prefix` to peer `i`, or withdraws what we sent before when the
-    /// route is gone or does not pass the export rules.
+    /// Established peers grouped so that one export evaluation serves the whole group: same
+    /// export policy, kind, encoding and, if the policy looks at it, peer AS. The next hop
+    /// (our address on each session) is filled in per peer, as FRR's update groups do.
+    fn update_groups(&self) -> Vec<Vec<usize>> {
+        let mut groups: HashMap<GroupKey, Vec<usize>> = HashMap::new();
+        for (i, peer) in self.peers.iter().enumerate() {
+            let Some(s) = &peer.session else { continue };
+            let export = peer.policy.export.as_ref();
+            let key = GroupKey {
+                policy: export.map_or(0, |p| Arc::as_ptr(p) as usize),
+                kind: s.negotiated.peer_kind,
+                ctx: s.negotiated.decode_context(),
+                peer_as: export
+                    .filter(|p| p.depends_on_peer())
+                    .map(|_| s.negotiated.peer_as),
+            };
+            groups.entry(key).or_default().push(i);
+        }
+        groups.into_values().collect()
+    }
+
+    /// Announces `best` for `prefix` to peer `i` alone (initial table, route refresh).
     fn export_one(
         &mut self,
         i: usize,
@@ -447,16 +498,31 @@ impl Routes {
         packer: &mut UpdatePacker,
     ) {
         let export = best.and_then(|b| self.export_attrs(i, prefix, b));
+        self.send_one(i, prefix, export.as_ref(), packer);
+    }
+
+    /// Announces `export` for `prefix` to peer `i` with its own next hop, or withdraws what we
+    /// sent before when there is nothing to export (or the route came from `i` itself).
+    fn send_one(
+        &mut self,
+        i: usize,
+        prefix: Prefix,
+        export: Option<&Exported>,
+        packer: &mut UpdatePacker,
+    ) {
         let Some(s) = &mut self.peers[i].session else {
             return;
         };
-        let result = match export {
-            Some((attrs, next_hop)) => {
+        // Split horizon: never back to the peer the route came from.
+        let export = export.filter(|e| e.from != Some(i));
+        let next_hop = s.local.map(|a| to_next_hop(a.ip()));
+        let result = match (export, next_hop) {
+            (Some(e), Some(next_hop)) => {
                 s.adj_out.insert(prefix);
-                packer.announce(&attrs, next_hop, &[prefix])
+                packer.announce(&e.attrs, next_hop, &[prefix])
             }
-            None if s.adj_out.remove(&prefix) => packer.withdraw(&[prefix]),
-            None => Ok(0),
+            _ if s.adj_out.remove(&prefix) => packer.withdraw(&[prefix]),
+            _ => Ok(0),
         };
         if let Err(err) = result {
             // A family the session cannot carry (an IPv6 route to an IPv4-only peer).
@@ -465,23 +531,15 @@ impl Routes {
         }
     }
 
-    /// The attributes and next hop of `best` as sent to peer `i`, or `None` if it must not be.
-    fn export_attrs(
-        &self,
-        i: usize,
-        prefix: Prefix,
-        best: &Route,
-    ) -> Option<(PathAttributes, NextHop)> {
+    /// The attributes of `best` as exported to peer `i` and to every peer of its update group
+    /// (the next hop is set per peer when packing), or `None` if it must not be.
+    fn export_attrs(&self, i: usize, prefix: Prefix, best: &Route) -> Option<Exported> {
         let s = self.peers[i].session.as_ref()?;
         let kind = s.negotiated.peer_kind;
         let from = (best.peer != rib::PeerId::LOCAL)
             .then(|| self.by_id.get(&best.peer).copied())
             .flatten();
-        // Never back to where it came from; iBGP routes not to other iBGP peers (no route
-        // reflection).
-        if from == Some(i) {
-            return None;
-        }
+        // iBGP routes not to other iBGP peers (no route reflection).
         if let Some(from) = from
             && kind == PeerKind::Internal
             && self.peers[from]
@@ -511,24 +569,28 @@ impl Routes {
         attrs.prepare_for_readvertisement();
         attrs.as4_path = None;
         attrs.as4_aggregator = None;
-        let next_hop = match kind {
-            PeerKind::External => transform::ebgp_export(
-                &mut attrs,
-                &EbgpExport {
-                    local_as: self.local_as,
-                    local_address,
-                    send_med: false,
-                    med_is_ours: decision.sets_med || best.peer == rib::PeerId::LOCAL,
-                },
-            ),
-            PeerKind::Internal => {
-                transform::ibgp_export(&mut attrs, Some(local_address)).unwrap_or(local_address)
+        // The transforms also write our address on `i`'s session as next hop; `send_one` puts
+        // each peer's own address in its UPDATEs instead.
+        match kind {
+            PeerKind::External => {
+                transform::ebgp_export(
+                    &mut attrs,
+                    &EbgpExport {
+                        local_as: self.local_as,
+                        local_address,
+                        send_med: false,
+                        med_is_ours: decision.sets_med || best.peer == rib::PeerId::LOCAL,
+                    },
+                );
             }
-        };
+            PeerKind::Internal => {
+                transform::ibgp_export(&mut attrs, Some(local_address));
+            }
+        }
         if !s.negotiated.four_octet_as {
             as4::split_for_two_octet_peer(&mut attrs);
         }
-        Some((attrs, to_next_hop(next_hop)))
+        Some(Exported { attrs, from })
     }
 
     /// Every prefix with a best path, as changes (the first batch a FIB subscriber gets).
@@ -575,7 +637,111 @@ impl Routes {
         self.originated.len()
     }
 
+    /// How many update groups the Established peers form.
+    pub fn update_group_count(&self) -> usize {
+        self.update_groups().len()
+    }
+
     pub fn loc_rib_count(&self) -> usize {
         self.rib.memory().prefixes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+    use crate::session::{RemoteAs, SessionConfig};
+    use crate::wire::{Received, decode_message};
+
+    fn negotiated(peer_as: u32) -> Negotiated {
+        let id = |n| Ipv4Addr::new(10, 255, 0, n);
+        let ours = SessionConfig::new(65001, id(1), RemoteAs::External).open();
+        let theirs = SessionConfig::new(peer_as, id(2), RemoteAs::External).open();
+        Negotiated::new(&ours, &theirs)
+    }
+
+    /// The prefixes and next hops announced in `messages`.
+    fn announced(n: &Negotiated, messages: &[Bytes]) -> Vec<(Prefix, Option<Ipv4Addr>)> {
+        let mut out = Vec::new();
+        for m in messages {
+            let Ok(Received::Update(outcome)) = decode_message(m.clone(), &n.decode_context())
+            else {
+                continue;
+            };
+            if let UpdateOutcome::Ok(u) = *outcome {
+                out.extend(u.nlri.iter().map(|p| (p, u.attrs.next_hop)));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn peers_with_one_export_policy_share_a_group_and_keep_their_next_hop() {
+        let shared = PeerPolicy::accept_all();
+        let mut routes = Routes::new(
+            65001,
+            vec![shared.clone(), shared, PeerPolicy::accept_all()],
+        );
+        let addr = |i: u8| -> SocketAddr { (Ipv4Addr::new(10, 0, i, 1), 179).into() };
+        let ns: Vec<Negotiated> = (0..3).map(|i| negotiated(65100 + i)).collect();
+        for (i, n) in ns.iter().enumerate() {
+            routes.established(i, addr(i as u8).ip(), n, Some(addr(i as u8)));
+        }
+        // Peers 0 and 1 share the export policy instance; peer 2 has its own.
+        assert_eq!(routes.update_group_count(), 2);
+
+        let prefix: Prefix = "192.0.2.0/24".parse().unwrap();
+        routes.originate(&[prefix]);
+        let (updates, changes) = routes.flush();
+        assert_eq!(changes.len(), 1);
+        assert_eq!(updates.len(), 3, "every peer gets the route");
+        for (i, messages) in &updates {
+            let got = announced(&ns[*i], messages);
+            let own = Ipv4Addr::new(10, 0, *i as u8, 1);
+            assert_eq!(
+                got,
+                vec![(prefix, Some(own))],
+                "peer {i} gets its own next hop"
+            );
+        }
+    }
+
+    #[test]
+    fn split_horizon_holds_inside_a_group() {
+        let shared = PeerPolicy::accept_all();
+        let mut routes = Routes::new(65001, vec![shared.clone(), shared]);
+        let ns = [negotiated(65100), negotiated(65101)];
+        for (i, n) in ns.iter().enumerate() {
+            let a: SocketAddr = (Ipv4Addr::new(10, 0, i as u8, 1), 179).into();
+            routes.established(i, a.ip(), n, Some(a));
+        }
+        // Peer 0 announces a prefix.
+        let mut packer = UpdatePacker::new(ns[0].decode_context());
+        let attrs = PathAttributes {
+            origin: Some(Origin::Igp),
+            as_path: Some(AsPath::sequence([65100])),
+            ..PathAttributes::default()
+        };
+        let prefix: Prefix = "198.51.100.0/24".parse().unwrap();
+        packer
+            .announce(&attrs, NextHop::V4(Ipv4Addr::new(10, 0, 0, 2)), &[prefix])
+            .unwrap();
+        for m in packer.finish() {
+            let Ok(Received::Update(outcome)) = decode_message(m, &ns[0].decode_context()) else {
+                panic!("not an UPDATE");
+            };
+            routes.update(0, &outcome);
+        }
+        let (updates, _) = routes.flush();
+        let to: Vec<usize> = updates.iter().map(|(i, _)| *i).collect();
+        assert_eq!(
+            to,
+            vec![1],
+            "only the other member of the group hears of it"
+        );
+        let got = announced(&ns[1], &updates[0].1);
+        assert_eq!(got, vec![(prefix, Some(Ipv4Addr::new(10, 0, 1, 1)))]);
     }
 }

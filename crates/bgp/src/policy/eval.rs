@@ -194,6 +194,18 @@ impl Policy {
         &self.name
     }
 
+    /// Whether the verdict can depend on which peer the route goes to or comes from (a
+    /// `peer_as` match). Peers whose export policy does not can share one evaluation per route
+    /// (update groups).
+    pub fn depends_on_peer(&self) -> bool {
+        self.terms.iter().any(|t| {
+            t.conditions
+                .iter()
+                .flatten()
+                .any(|c| matches!(c, Condition::PeerAs(_)))
+        })
+    }
+
     /// Runs the policy; see the module docs for the contract.
     pub fn evaluate(&self, route: &RouteContext, attrs: &mut PathAttributes) -> Decision {
         let mut d = Decision::new(self.default);

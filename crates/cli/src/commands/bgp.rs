@@ -125,7 +125,7 @@ fn table(w: &mut dyn Write, status: &SpeakerStatus) -> std::io::Result<()> {
     }
     writeln!(
         w,
-        "originated prefixes: {}, prefixes with a best path: {}",
-        status.originated, status.loc_rib
+        "originated prefixes: {}, prefixes with a best path: {}, update groups: {}",
+        status.originated, status.loc_rib, status.update_groups
     )
 }
