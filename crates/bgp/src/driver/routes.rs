@@ -110,7 +110,7 @@ struct Exported {
 }
 
 /// What peers must share to share one export evaluation.
-#[derive(Debug, Hash, PartialEq, Eq)]
+#[derive(Debug, Clone, Hash, PartialEq, Eq)]
 struct GroupKey {
     /// The export policy's identity (0: none configured).
     policy: usize,
@@ -124,8 +124,17 @@ struct GroupKey {
 struct Session {
     negotiated: Negotiated,
     local: Option<SocketAddr>,
-    /// Prefixes we advertised on this session.
-    adj_out: HashSet<Prefix>,
+    /// The update group the session belongs to.
+    group: GroupKey,
+}
+
+/// An update group: its members and the Adj-RIB-Out they share. A member was sent a prefix
+/// iff the prefix is in `sent` and did not come from that member (split horizon).
+#[derive(Debug, Default)]
+struct OutGroup {
+    members: Vec<usize>,
+    /// Prefix -> the peer it was learned from (`None`: our own route).
+    sent: HashMap<Prefix, Option<usize>>,
 }
 
 /// Route state of a speaker. See the module docs.
@@ -138,6 +147,8 @@ pub(super) struct Routes {
     originated: HashSet<Prefix>,
     /// Slots of removed peers, for [`Routes::add_peer`] to reuse.
     free: Vec<usize>,
+    /// Update groups of the Established peers.
+    groups: HashMap<GroupKey, OutGroup>,
 }
 
 /// Import, in the order the policy module prescribes: RFC 8212 default, the policy, then
@@ -229,6 +240,7 @@ impl Routes {
             by_id: HashMap::new(),
             originated: HashSet::new(),
             free: Vec::new(),
+            groups: HashMap::new(),
         }
     }
 
@@ -260,8 +272,12 @@ impl Routes {
             self.rib.remove_peer(id);
             self.by_id.remove(&id);
         }
+        let session = peer.session.take();
         *peer = PeerRoutes::default();
         self.free.push(i);
+        if let Some(s) = session {
+            self.leave_group(i, &s.group);
+        }
     }
 
     /// Whether peer `i` holds nothing: not Established, and no routes kept stale.
@@ -313,16 +329,22 @@ impl Routes {
         };
         self.peers[i].id = Some(id);
         self.peers[i].stale_until = None;
+        let group = self.group_key(i, n);
+        let first = self.groups.get(&group).is_none_or(|g| g.members.is_empty());
+        self.groups
+            .entry(group.clone())
+            .or_default()
+            .members
+            .push(i);
         self.peers[i].session = Some(Session {
             negotiated: n.clone(),
             local,
-            adj_out: HashSet::new(),
+            group,
         });
-        let routes: Vec<(Prefix, Route)> = self.rib.loc_rib().map(|e| (e.prefix, e.best)).collect();
         let mut packer = UpdatePacker::new(n.decode_context());
-        for (prefix, best) in routes {
-            self.export_one(i, prefix, Some(&best), &mut packer);
-        }
+        // The first member fills the group's Adj-RIB-Out; later ones find it up to date (up to
+        // changes the next flush sends to every member anyway).
+        self.send_table(i, first, &mut packer);
         for family in &n.families {
             if let Err(err) = packer.end_of_rib(*family) {
                 tracing::warn!(%err, "cannot encode End-of-RIB");
@@ -333,15 +355,11 @@ impl Routes {
 
     /// Everything we advertise to peer `i` again, for its ROUTE-REFRESH.
     pub fn refresh(&mut self, i: usize) -> Vec<Bytes> {
-        let Some(s) = &mut self.peers[i].session else {
+        let Some(s) = &self.peers[i].session else {
             return Vec::new();
         };
-        s.adj_out.clear();
         let mut packer = UpdatePacker::new(s.negotiated.decode_context());
-        let routes: Vec<(Prefix, Route)> = self.rib.loc_rib().map(|e| (e.prefix, e.best)).collect();
-        for (prefix, best) in routes {
-            self.export_one(i, prefix, Some(&best), &mut packer);
-        }
+        self.send_table(i, false, &mut packer);
         packer.finish()
     }
 
@@ -389,10 +407,12 @@ impl Routes {
     /// The session with peer `i` ended. With graceful restart its routes stay (stale) until
     /// it comes back and sends End-of-RIB, or its restart time passes.
     pub fn peer_down(&mut self, i: usize, graceful: bool, now: Instant) {
+        let session = self.peers[i].session.take();
+        if let Some(s) = &session {
+            self.leave_group(i, &s.group);
+        }
         let peer = &mut self.peers[i];
-        let restart_time = peer
-            .session
-            .take()
+        let restart_time = session
             .and_then(|s| s.negotiated.peer_graceful_restart)
             // RFC 4724 section 4.2: routes are kept for the families the capability lists; a
             // peer that lists none (BIRD's default "aware" mode) preserves nothing.
@@ -443,19 +463,37 @@ impl Routes {
         }
         let changes = self.rib.drain_changes();
         let mut out = Vec::new();
-        for members in self.update_groups() {
-            let mut packers: Vec<UpdatePacker> = members
-                .iter()
-                .filter_map(|&m| self.peers[m].session.as_ref())
-                .map(|s| UpdatePacker::new(s.negotiated.decode_context()))
-                .collect();
+        let keys: Vec<GroupKey> = self.groups.keys().cloned().collect();
+        for key in keys {
+            let members = self
+                .groups
+                .get(&key)
+                .map(|g| g.members.clone())
+                .unwrap_or_default();
+            let Some(&leader) = members.first() else {
+                continue;
+            };
+            let mut packers: Vec<UpdatePacker> =
+                members.iter().map(|_| UpdatePacker::new(key.ctx)).collect();
             for c in &changes {
-                let shared = c
+                let export = c
                     .best
                     .as_ref()
-                    .and_then(|b| self.export_attrs(members[0], c.prefix, b));
+                    .and_then(|b| self.export_attrs(leader, c.prefix, b));
+                let Some(group) = self.groups.get_mut(&key) else {
+                    break;
+                };
+                let before = match &export {
+                    Some(e) => group.sent.insert(c.prefix, e.from),
+                    None => group.sent.remove(&c.prefix),
+                };
+                let mut failed = false;
                 for (&m, packer) in members.iter().zip(&mut packers) {
-                    self.send_one(m, c.prefix, shared.as_ref(), packer);
+                    failed |=
+                        !Self::send_one(&self.peers, m, c.prefix, export.as_ref(), before, packer);
+                }
+                if failed {
+                    group.sent.remove(&c.prefix);
                 }
             }
             for (&m, packer) in members.iter().zip(packers) {
@@ -468,67 +506,77 @@ impl Routes {
         (out, changes)
     }
 
-    /// Established peers grouped so that one export evaluation serves the whole group: same
-    /// export policy, kind, encoding and, if the policy looks at it, peer AS. The next hop
-    /// (our address on each session) is filled in per peer, as FRR's update groups do.
-    fn update_groups(&self) -> Vec<Vec<usize>> {
-        let mut groups: HashMap<GroupKey, Vec<usize>> = HashMap::new();
-        for (i, peer) in self.peers.iter().enumerate() {
-            let Some(s) = &peer.session else { continue };
-            let export = peer.policy.export.as_ref();
-            let key = GroupKey {
-                policy: export.map_or(0, |p| Arc::as_ptr(p) as usize),
-                kind: s.negotiated.peer_kind,
-                ctx: s.negotiated.decode_context(),
-                peer_as: export
-                    .filter(|p| p.depends_on_peer())
-                    .map(|_| s.negotiated.peer_as),
-            };
-            groups.entry(key).or_default().push(i);
+    /// The update group of peer `i`: same export policy instance, kind, encoding and, if the
+    /// policy looks at it, peer AS. The next hop (our address on each session) is filled in
+    /// per peer, as FRR's update groups do.
+    fn group_key(&self, i: usize, n: &Negotiated) -> GroupKey {
+        let export = self.peers[i].policy.export.as_ref();
+        GroupKey {
+            policy: export.map_or(0, |p| Arc::as_ptr(p) as usize),
+            kind: n.peer_kind,
+            ctx: n.decode_context(),
+            peer_as: export.filter(|p| p.depends_on_peer()).map(|_| n.peer_as),
         }
-        groups.into_values().collect()
     }
 
-    /// Announces `best` for `prefix` to peer `i` alone (initial table, route refresh).
-    fn export_one(
-        &mut self,
-        i: usize,
-        prefix: Prefix,
-        best: Option<&Route>,
-        packer: &mut UpdatePacker,
-    ) {
-        let export = best.and_then(|b| self.export_attrs(i, prefix, b));
-        self.send_one(i, prefix, export.as_ref(), packer);
+    fn leave_group(&mut self, i: usize, key: &GroupKey) {
+        if let Some(g) = self.groups.get_mut(key) {
+            g.members.retain(|&m| m != i);
+            if g.members.is_empty() {
+                self.groups.remove(key);
+            }
+        }
     }
 
-    /// Announces `export` for `prefix` to peer `i` with its own next hop, or withdraws what we
-    /// sent before when there is nothing to export (or the route came from `i` itself).
+    /// Sends peer `i` every route of the Loc-RIB it should have; with `record`, also records
+    /// them as its group's Adj-RIB-Out.
+    fn send_table(&mut self, i: usize, record: bool, packer: &mut UpdatePacker) {
+        let routes: Vec<(Prefix, Route)> = self.rib.loc_rib().map(|e| (e.prefix, e.best)).collect();
+        let Some(key) = self.peers[i].session.as_ref().map(|s| s.group.clone()) else {
+            return;
+        };
+        for (prefix, best) in routes {
+            let Some(export) = self.export_attrs(i, prefix, &best) else {
+                continue;
+            };
+            let sent = Self::send_one(&self.peers, i, prefix, Some(&export), None, packer);
+            if record
+                && sent
+                && let Some(g) = self.groups.get_mut(&key)
+            {
+                g.sent.insert(prefix, export.from);
+            }
+        }
+    }
+
+    /// Announces `export` for `prefix` to peer `i` with its own next hop, or withdraws it when
+    /// `i` had it (`before`: the group's previous entry) and should not any more. Returns false
+    /// when the session cannot carry the route.
     fn send_one(
-        &mut self,
+        peers: &[PeerRoutes],
         i: usize,
         prefix: Prefix,
         export: Option<&Exported>,
+        before: Option<Option<usize>>,
         packer: &mut UpdatePacker,
-    ) {
-        let Some(s) = &mut self.peers[i].session else {
-            return;
+    ) -> bool {
+        let Some(s) = peers.get(i).and_then(|p| p.session.as_ref()) else {
+            return true;
         };
         // Split horizon: never back to the peer the route came from.
         let export = export.filter(|e| e.from != Some(i));
+        let had = before.is_some_and(|from| from != Some(i));
         let next_hop = s.local.map(|a| to_next_hop(a.ip()));
         let result = match (export, next_hop) {
-            (Some(e), Some(next_hop)) => {
-                s.adj_out.insert(prefix);
-                packer.announce(&e.attrs, next_hop, &[prefix])
-            }
-            _ if s.adj_out.remove(&prefix) => packer.withdraw(&[prefix]),
+            (Some(e), Some(next_hop)) => packer.announce(&e.attrs, next_hop, &[prefix]),
+            _ if had => packer.withdraw(&[prefix]),
             _ => Ok(0),
         };
-        if let Err(err) = result {
+        if let Err(err) = &result {
             // A family the session cannot carry (an IPv6 route to an IPv4-only peer).
             tracing::debug!(%prefix, %err, "not advertised on this session");
-            s.adj_out.remove(&prefix);
         }
+        result.is_ok()
     }
 
     /// The attributes of `best` as exported to peer `i` and to every peer of its update group
@@ -628,7 +676,13 @@ impl Routes {
             router_id: n.map(|n| n.peer_id.to_string()),
             received: counters.map_or(0, |c| c.accepted as usize),
             stale: counters.map_or(0, |c| c.stale as usize),
-            advertised: peer.session.as_ref().map_or(0, |s| s.adj_out.len()),
+            advertised: peer
+                .session
+                .as_ref()
+                .and_then(|s| self.groups.get(&s.group))
+                .map_or(0, |g| {
+                    g.sent.values().filter(|from| **from != Some(i)).count()
+                }),
             listen_range: None,
         }
     }
@@ -639,7 +693,7 @@ impl Routes {
 
     /// How many update groups the Established peers form.
     pub fn update_group_count(&self) -> usize {
-        self.update_groups().len()
+        self.groups.len()
     }
 
     pub fn loc_rib_count(&self) -> usize {
@@ -743,5 +797,36 @@ mod tests {
         );
         let got = announced(&ns[1], &updates[0].1);
         assert_eq!(got, vec![(prefix, Some(Ipv4Addr::new(10, 0, 1, 1)))]);
+        // One shared Adj-RIB-Out, read per member.
+        assert_eq!(routes.update_group_count(), 1);
+        let advertised = |routes: &Routes, i: usize| {
+            routes
+                .status(i, IpAddr::from([10, 0, i as u8, 2]), State::Established)
+                .advertised
+        };
+        assert_eq!((advertised(&routes, 0), advertised(&routes, 1)), (0, 1));
+
+        // Peer 0 withdraws: only peer 1 hears a withdrawal.
+        let mut packer = UpdatePacker::new(ns[0].decode_context());
+        packer.withdraw(&[prefix]).unwrap();
+        for m in packer.finish() {
+            let Ok(Received::Update(outcome)) = decode_message(m, &ns[0].decode_context()) else {
+                panic!("not an UPDATE");
+            };
+            routes.update(0, &outcome);
+        }
+        let (updates, _) = routes.flush();
+        assert_eq!(updates.len(), 1);
+        assert_eq!(updates[0].0, 1);
+        let Ok(Received::Update(outcome)) =
+            decode_message(updates[0].1[0].clone(), &ns[1].decode_context())
+        else {
+            panic!("not an UPDATE");
+        };
+        let UpdateOutcome::Ok(u) = *outcome else {
+            panic!("{outcome:?}")
+        };
+        assert_eq!(u.withdrawn.iter().collect::<Vec<_>>(), vec![prefix]);
+        assert_eq!((advertised(&routes, 0), advertised(&routes, 1)), (0, 0));
     }
 }
