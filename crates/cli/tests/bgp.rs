@@ -95,6 +95,31 @@ fn run_and_status_against_bird() {
     .unwrap();
     assert_eq!(status["peers"][0]["remote_as"], 65002);
 
+    // The routes: BIRD's prefix as best path, via BIRD, with its AS.
+    let out = Command::new(CLOS)
+        .args(["bgp", "routes", "-o", "json", "--control"])
+        .arg(&control)
+        .output()
+        .unwrap();
+    let routes: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let bird_route = routes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["prefix"] == "198.51.100.0/24")
+        .unwrap_or_else(|| panic!("{routes}"));
+    assert_eq!(bird_route["as_path"], "65002");
+    assert_eq!(bird_route["from"], "10.0.0.2");
+    assert_eq!(bird_route["next_hops"][0], "10.0.0.2");
+    let out = Command::new(CLOS)
+        .args(["bgp", "routes", "--peer", "10.9.9.9", "--control"])
+        .arg(&control)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no peer 10.9.9.9"));
+
     // The table form is for humans but must carry the same facts.
     let out = Command::new(CLOS)
         .args(["bgp", "status", "--control"])

@@ -1,6 +1,7 @@
 //! A local control socket, like `birdc`'s: one request line in, one JSON document out.
 //!
-//! Requests: `status`. The socket is a Unix stream socket, so file permissions decide who may
+//! Requests: `status`, `routes` (the Loc-RIB) and `routes ADDRESS` (what that peer sent us,
+//! after import policy). The socket is a Unix stream socket, so file permissions decide who may
 //! ask; it is created mode 0600.
 
 use std::os::unix::fs::PermissionsExt;
@@ -9,7 +10,7 @@ use std::path::{Path, PathBuf};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
-use super::{DriverError, SpeakerHandle, SpeakerStatus};
+use super::{DriverError, RouteEntry, SpeakerHandle, SpeakerStatus};
 
 /// Serves `handle`'s status on `path` until the speaker stops. Replaces a stale socket file.
 pub async fn serve(handle: SpeakerHandle, path: PathBuf) -> Result<(), DriverError> {
@@ -56,28 +57,80 @@ async fn answer(stream: UnixStream, handle: &SpeakerHandle) -> std::io::Result<(
             Ok(status) => serde_json::to_string(&status).map_err(std::io::Error::other)?,
             Err(err) => serde_json::json!({ "error": err.to_string() }).to_string(),
         },
-        other => serde_json::json!({ "error": format!("unknown request {other:?}: try `status`") })
-            .to_string(),
+        request if request == "routes" || request.starts_with("routes ") => {
+            routes_reply(handle, request).await?
+        }
+        other => serde_json::json!({
+            "error": format!("unknown request {other:?}: try `status` or `routes [PEER]`")
+        })
+        .to_string(),
     };
     wr.write_all(reply.as_bytes()).await?;
     wr.write_all(b"\n").await?;
     wr.shutdown().await
 }
 
+async fn routes_reply(handle: &SpeakerHandle, request: &str) -> std::io::Result<String> {
+    let error = |e: String| serde_json::json!({ "error": e }).to_string();
+    let peer = match request.strip_prefix("routes ").map(str::parse) {
+        None => None,
+        Some(Ok(ip)) => Some(ip),
+        Some(Err(_)) => {
+            return Ok(error(format!(
+                "{request:?}: give the peer as an IP address"
+            )));
+        }
+    };
+    Ok(match handle.routes(peer).await {
+        Ok(Some(routes)) => serde_json::to_string(&routes).map_err(std::io::Error::other)?,
+        Ok(None) => error(format!(
+            "no peer {}: see `clos bgp status`",
+            peer.map(|p| p.to_string()).unwrap_or_default()
+        )),
+        Err(err) => error(err.to_string()),
+    })
+}
+
 /// Asks the speaker behind `path` for its status.
 pub async fn status(path: &Path) -> Result<SpeakerStatus, DriverError> {
+    request(path, "status").await
+}
+
+/// Asks the speaker behind `path` for its Loc-RIB, or for what `peer` sent.
+pub async fn routes(
+    path: &Path,
+    peer: Option<std::net::IpAddr>,
+) -> Result<Vec<RouteEntry>, DriverError> {
+    match peer {
+        Some(p) => request(path, &format!("routes {p}")).await,
+        None => request(path, "routes").await,
+    }
+}
+
+/// One request line, one JSON reply; a reply `{"error": ...}` becomes an error.
+async fn request<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    line: &str,
+) -> Result<T, DriverError> {
     let control = |source| DriverError::Control {
         path: path.to_owned(),
         source,
     };
     let stream = UnixStream::connect(path).await.map_err(control)?;
     let (rd, mut wr) = stream.into_split();
-    wr.write_all(b"status\n").await.map_err(control)?;
-    let mut line = String::new();
-    BufReader::new(rd)
-        .read_line(&mut line)
+    wr.write_all(format!("{line}\n").as_bytes())
         .await
         .map_err(control)?;
-    serde_json::from_str(&line)
-        .map_err(|e| control(std::io::Error::other(format!("bad reply {line:?}: {e}"))))
+    let mut reply = String::new();
+    BufReader::new(rd)
+        .read_line(&mut reply)
+        .await
+        .map_err(control)?;
+    let bad =
+        |e: serde_json::Error| control(std::io::Error::other(format!("bad reply {reply:?}: {e}")));
+    let value: serde_json::Value = serde_json::from_str(&reply).map_err(bad)?;
+    if let Some(error) = value.get("error").and_then(serde_json::Value::as_str) {
+        return Err(control(std::io::Error::other(error.to_owned())));
+    }
+    serde_json::from_value(value).map_err(bad)
 }

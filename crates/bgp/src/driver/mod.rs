@@ -36,7 +36,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
 use self::conn::ConnHandle;
-pub use self::routes::{PeerPolicy, PeerStatus, SpeakerStatus};
+pub use self::routes::{PeerPolicy, PeerStatus, RouteEntry, SpeakerStatus};
 use self::routes::{Routes, SessionAction};
 use crate::iana::CeaseSubcode;
 use crate::rib::Change;
@@ -206,6 +206,7 @@ pub(crate) enum Command {
     Originate(Vec<Prefix>),
     Withdraw(Vec<Prefix>),
     Status(oneshot::Sender<SpeakerStatus>),
+    Routes(Option<IpAddr>, oneshot::Sender<Option<Vec<RouteEntry>>>),
     Subscribe(oneshot::Sender<mpsc::UnboundedReceiver<Vec<Change>>>),
     Shutdown(oneshot::Sender<()>),
 }
@@ -239,6 +240,17 @@ impl SpeakerHandle {
     pub async fn subscribe(&self) -> Result<mpsc::UnboundedReceiver<Vec<Change>>, DriverError> {
         let (tx, rx) = oneshot::channel();
         self.command(Command::Subscribe(tx))?;
+        rx.await.map_err(|_| DriverError::Stopped)
+    }
+
+    /// The Loc-RIB, or with `peer` the routes received from that peer after import policy.
+    /// `None` when no peer has that address.
+    pub async fn routes(
+        &self,
+        peer: Option<IpAddr>,
+    ) -> Result<Option<Vec<RouteEntry>>, DriverError> {
+        let (tx, rx) = oneshot::channel();
+        self.command(Command::Routes(peer, tx))?;
         rx.await.map_err(|_| DriverError::Stopped)
     }
 
@@ -601,6 +613,16 @@ impl Speaker {
                     update_groups: self.routes.update_group_count(),
                 });
             }
+            Event::Command(Command::Routes(peer, reply)) => {
+                let addresses: Vec<IpAddr> = self.peers_addresses();
+                let index = peer.map(|a| addresses.iter().position(|p| *p == a));
+                let list = match index {
+                    None => Some(self.routes.list(None, &addresses)),
+                    Some(Some(i)) => Some(self.routes.list(Some(i), &addresses)),
+                    Some(None) => None,
+                };
+                let _ = reply.send(list);
+            }
             Event::Command(Command::Subscribe(reply)) => {
                 let (tx, rx) = mpsc::unbounded_channel();
                 // Pending changes go out first so the snapshot is not followed by stale ones.
@@ -758,6 +780,17 @@ impl Speaker {
         };
         peer.session.handle(reset, now);
         self.drain(i);
+    }
+
+    /// Each peer slot's address for display (unspecified for a free slot).
+    fn peers_addresses(&self) -> Vec<IpAddr> {
+        self.peers
+            .iter()
+            .map(|p| {
+                p.as_ref()
+                    .map_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED), Peer::status_address)
+            })
+            .collect()
     }
 
     fn add_conn(&mut self, stream: tokio::net::TcpStream, peer: usize) -> ConnId {

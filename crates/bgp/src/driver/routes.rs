@@ -57,6 +57,21 @@ pub struct SpeakerStatus {
     pub update_groups: usize,
 }
 
+/// One route, for `clos bgp routes`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RouteEntry {
+    pub prefix: String,
+    /// Next hops: the multipath set for the Loc-RIB, the route's own for a peer's routes.
+    pub next_hops: Vec<String>,
+    pub as_path: String,
+    pub local_pref: u32,
+    pub med: Option<u32>,
+    /// The peer it came from; `local` for our own routes.
+    pub from: String,
+    /// Kept as stale while its peer restarts.
+    pub stale: bool,
+}
+
 /// How the route state treats one peer (from its configuration).
 #[derive(Debug, Clone, Default)]
 pub struct PeerPolicy {
@@ -685,6 +700,55 @@ impl Routes {
                 }),
             listen_range: None,
         }
+    }
+
+    /// The Loc-RIB (best paths with their multipath next hops), or with `peer`, the routes
+    /// received from peer `i` after import policy.
+    pub fn list(&self, peer: Option<usize>, addresses: &[IpAddr]) -> Vec<RouteEntry> {
+        let from = |r: &Route| match self.by_id.get(&r.peer) {
+            _ if r.peer == rib::PeerId::LOCAL => "local".to_owned(),
+            Some(&i) => addresses
+                .get(i)
+                .map_or_else(|| "?".into(), IpAddr::to_string),
+            None => "?".to_owned(),
+        };
+        let entry = |prefix: Prefix, r: &Route, next_hops: Vec<String>| {
+            let a = r.attrs.attrs();
+            RouteEntry {
+                prefix: prefix.to_string(),
+                next_hops,
+                as_path: a
+                    .as_path
+                    .as_ref()
+                    .map(|p| p.to_string())
+                    .unwrap_or_default(),
+                local_pref: r.attrs.local_pref(),
+                med: a.med,
+                from: from(r),
+                stale: r.stale,
+            }
+        };
+        let hop = |r: &Route| r.attrs.next_hop().map(|nh| nh.to_string());
+        let mut out: Vec<RouteEntry> = match peer {
+            None => self
+                .rib
+                .loc_rib()
+                .map(|e| {
+                    let hops = e.multipath.iter().filter_map(hop).collect();
+                    entry(e.prefix, &e.best, hops)
+                })
+                .collect(),
+            Some(i) => match self.peers.get(i).and_then(|p| p.id) {
+                Some(id) => self
+                    .rib
+                    .adj_rib_in(id)
+                    .map(|(prefix, r)| entry(prefix, &r, hop(&r).into_iter().collect()))
+                    .collect(),
+                None => Vec::new(),
+            },
+        };
+        out.sort_by(|a, b| a.prefix.cmp(&b.prefix));
+        out
     }
 
     pub fn originated_count(&self) -> usize {

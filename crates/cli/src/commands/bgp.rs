@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Subcommand;
 use clos_bgp::config::SpeakerConfig;
-use clos_bgp::driver::{Speaker, SpeakerStatus, control};
+use clos_bgp::driver::{RouteEntry, Speaker, SpeakerStatus, control};
 
 use crate::output::{self, OutputFormat};
 
@@ -34,6 +34,14 @@ pub enum BgpCommand {
     },
     /// Show the sessions of a running speaker.
     Status {
+        #[arg(long, default_value = DEFAULT_CONTROL)]
+        control: PathBuf,
+    },
+    /// Show the best routes (with their multipath next hops), or those received from a peer.
+    Routes {
+        /// Only the routes this peer sent (after import policy).
+        #[arg(long)]
+        peer: Option<std::net::IpAddr>,
         #[arg(long, default_value = DEFAULT_CONTROL)]
         control: PathBuf,
     },
@@ -75,6 +83,12 @@ pub fn run(cmd: BgpCommand, format: OutputFormat) -> anyhow::Result<()> {
                 Ok(())
             })
         }
+        BgpCommand::Routes { peer, control } => {
+            let routes = runtime()?
+                .block_on(control::routes(&control, peer))
+                .context("asking the speaker for its routes (is `clos bgp run` running with this --control path?)")?;
+            output::print(format, &routes, |w| routes_table(w, &routes))
+        }
         BgpCommand::Status { control } => {
             let status = runtime()?
                 .block_on(control::status(&control))
@@ -100,6 +114,27 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("starting the async runtime")
+}
+
+fn routes_table(w: &mut dyn Write, routes: &[RouteEntry]) -> std::io::Result<()> {
+    writeln!(
+        w,
+        "{:<20} {:<32} {:<24} {:>6} {:<16} STALE",
+        "PREFIX", "NEXT HOPS", "AS PATH", "LPREF", "FROM"
+    )?;
+    for r in routes {
+        writeln!(
+            w,
+            "{:<20} {:<32} {:<24} {:>6} {:<16} {}",
+            r.prefix,
+            r.next_hops.join(","),
+            r.as_path,
+            r.local_pref,
+            r.from,
+            if r.stale { "yes" } else { "" }
+        )?;
+    }
+    writeln!(w, "{} routes", routes.len())
 }
 
 fn table(w: &mut dyn Write, status: &SpeakerStatus) -> std::io::Result<()> {

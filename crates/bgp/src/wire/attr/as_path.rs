@@ -271,3 +271,43 @@ mod tests {
         assert_eq!(q.first_as(), Some(7));
     }
 }
+
+/// As routers print it: `65001 65002 {65010 65011}`, confederation segments in parentheses.
+impl std::fmt::Display for AsPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut first = true;
+        for seg in &self.segments {
+            let (open, close) = match seg.kind {
+                SegmentType::AsSet => ("{", "}"),
+                SegmentType::AsConfedSequence | SegmentType::AsConfedSet => ("(", ")"),
+                _ => ("", ""),
+            };
+            if !first {
+                f.write_str(" ")?;
+            }
+            first = false;
+            f.write_str(open)?;
+            for (i, asn) in seg.asns.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(" ")?;
+                }
+                write!(f, "{asn}")?;
+            }
+            f.write_str(close)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod display_tests {
+    use super::*;
+
+    #[test]
+    fn prints_like_routers_do() {
+        let mut path = AsPath::sequence([65001, 65002]);
+        path.segments.push(AsSegment::set([65010, 65011]));
+        assert_eq!(path.to_string(), "65001 65002 {65010 65011}");
+        assert_eq!(AsPath::empty().to_string(), "");
+    }
+}
