@@ -10,8 +10,8 @@
 //!   starts to go out.
 //! - The receiver is polled (after 5, 10, 20... ms, then every `--poll-ms`) for the count of
 //!   prefixes received from the sender, through a counter rather than a table dump. The clock
-//!   stops when it reports all N, extrapolated between the last two polls at their rate, with
-//!   the polls' times as bounds. Then its resident memory is read once it stops growing.
+//!   stops when it reports all N (see [`Done`]), with the polls' times as bounds. Then its
+//!   resident memory is read once it stops growing.
 //!
 //! The sender is the same for every receiver. The `sink` receiver, which only counts prefixes,
 //! shows its ceiling: a receiver whose time is close to the sink's is limited by the sender.
@@ -286,17 +286,13 @@ fn run_once(
     })
 }
 
-/// When a query ran: the receiver's answer describes some instant in between.
+/// When a query ran: the receiver's answer describes some instant in between, close to the
+/// end when the receiver is busy (an event loop answers when it gets to the request, after the
+/// UPDATEs queued before it), and the query is short when it is not.
 #[derive(Debug, Clone, Copy)]
 struct Span {
     from: Instant,
     to: Instant,
-}
-
-impl Span {
-    fn mid(&self) -> Instant {
-        self.from + (self.to - self.from) / 2
-    }
 }
 
 /// When the last prefix arrived, from polled counts, in seconds after the start.
@@ -308,8 +304,8 @@ struct Done {
     max: f64,
     /// Extrapolated from the last query that found prefixes missing, at the rate since the
     /// observation before it (the start counts as one, with none received; each query is
-    /// taken at its middle); halfway between `min` and `max` when no query saw a partial
-    /// table.
+    /// taken at its end), when that query saw at least a tenth of the table; otherwise `max`,
+    /// as a rate from a few early prefixes says little.
     estimate: f64,
 }
 
@@ -340,11 +336,11 @@ impl Clock {
         let secs = |t: Instant| (t - self.start).as_secs_f64();
         let [(s0, c0), (s1, c1)] = self.below;
         let (min, max) = (secs(s1.from), secs(at.to));
-        let estimate = if c1 == 0 || c1 <= c0 || s1.mid() <= s0.mid() {
-            (min + max) / 2.0
+        let estimate = if c1 * 10 < want || c1 <= c0 || s1.to <= s0.to {
+            max
         } else {
-            let rate = (c1 - c0) as f64 / (s1.mid() - s0.mid()).as_secs_f64();
-            secs(s1.mid()) + (want - c1) as f64 / rate
+            let rate = (c1 - c0) as f64 / (s1.to - s0.to).as_secs_f64();
+            secs(s1.to) + (want - c1) as f64 / rate
         };
         Done {
             min,
@@ -512,25 +508,32 @@ mod tests {
             to: ms(b),
         };
         let mut c = Clock::new(t0);
-        // 100 prefixes per ms: 1000 at 10 ms, 2000 at 20 ms; all 2500 by 25 ms.
+        // 100 prefixes per ms: 1000 at 11 ms, 2000 at 21 ms; all 2500 by 26 ms.
         c.observe(span(9, 11), 1000);
         c.observe(span(19, 21), 2000);
         let d = c.done(span(39, 41), 2500);
-        assert!((d.estimate - 0.025).abs() < 1e-9, "{d:?}");
+        assert!((d.estimate - 0.026).abs() < 1e-9, "{d:?}");
         assert!(
             (d.min - 0.019).abs() < 1e-9 && (d.max - 0.041).abs() < 1e-9,
             "{d:?}"
         );
-        // Nothing seen between the start and the end: the middle of the bounds.
+        // Nothing seen between the start and the end: the end of the first complete query.
         let mut c = Clock::new(t0);
         c.observe(span(0, 2), 0);
         let d = c.done(span(10, 12), 2500);
-        assert!((d.estimate - 0.006).abs() < 1e-9, "{d:?}");
+        assert!((d.estimate - 0.012).abs() < 1e-9, "{d:?}");
+        // Too few prefixes seen to trust a rate: the same.
+        let mut c = Clock::new(t0);
+        c.observe(span(0, 2), 100);
+        let d = c.done(span(10, 12), 2500);
+        assert!((d.estimate - 0.012).abs() < 1e-9, "{d:?}");
         // A rate that would overshoot is clamped to the first complete query.
         let mut c = Clock::new(t0);
-        c.observe(span(9, 11), 1);
-        let d = c.done(span(19, 21), 2500);
-        assert!((d.estimate - 0.021).abs() < 1e-9, "{d:?}");
+        c.observe(span(9, 11), 300);
+        c.observe(span(19, 21), 301);
+        c.observe(span(29, 31), 400);
+        let d = c.done(span(39, 41), 2500);
+        assert!((d.estimate - 0.041).abs() < 1e-9, "{d:?}");
     }
 
     #[test]
