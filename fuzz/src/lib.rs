@@ -61,36 +61,6 @@ pub fn strict() -> bool {
     *STRICT.get_or_init(|| std::env::var_os("CLOS_FUZZ_STRICT").is_some_and(|v| v != "0"))
 }
 
-/// `update` without Partial bits for optional transitive attributes it does not hold.
-///
-/// Known bug, tolerated so the targets keep looking for others (reproducers and description in
-/// `fuzz/artifacts-found/README.md`): `rfc7606.rs` records the Partial bit of an attribute
-/// before validating it, so an attribute that is then discarded (RFC 7606 attribute discard)
-/// leaves its bit in `PathAttributes::partial`; re-encoding drops it, so the round trip differs
-/// in that bit alone. Comparing with this on both sides still catches every other difference.
-pub fn without_stale_partial(update: &Update) -> Update {
-    use clos_bgp::iana::AttrType as T;
-    let mut u = update.clone();
-    if strict() {
-        return u;
-    }
-    let a = &mut u.attrs;
-    let absent = [
-        (T::Aggregator, a.aggregator.is_none()),
-        (T::Communities, a.communities.is_empty()),
-        (T::ExtendedCommunities, a.extended_communities.is_empty()),
-        (T::As4Path, a.as4_path.is_none()),
-        (T::As4Aggregator, a.as4_aggregator.is_none()),
-        (T::LargeCommunities, a.large_communities.is_empty()),
-    ];
-    for (code, gone) in absent {
-        if gone && let Some(bit) = 1u64.checked_shl(u32::from(u8::from(code))) {
-            a.partial &= !bit;
-        }
-    }
-    u
-}
-
 /// Writes a valid marker and length into `msg` (a whole BGP message); leaves the type alone.
 pub fn fix_header(msg: &mut [u8]) {
     if msg.len() < 19 {

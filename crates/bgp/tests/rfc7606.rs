@@ -858,3 +858,17 @@ fn attribute_discard_keeps_the_rest() {
     assert_eq!(update.attrs.origin, Some(clos_bgp::iana::Origin::Igp));
     assert_eq!(update.announced().count(), 1);
 }
+
+/// Found by the `bgp_update` fuzz target: a discarded AGGREGATOR that arrived with the Partial
+/// bit left the bit set, so it went out later on our own AS4_PATH.
+#[test]
+fn discarded_attribute_leaves_no_partial_bit() {
+    // Withdrawn length 0, attributes length 3: AGGREGATOR, flags O|T|P, length 0.
+    let body = bytes::Bytes::from_static(&[0x00, 0x00, 0x00, 0x03, 0xe0, 0x07, 0x00]);
+    let outcome = clos_bgp::wire::Update::decode(body, &clos_bgp::wire::DecodeContext::default());
+    let update = outcome
+        .update()
+        .expect("attribute discard keeps the UPDATE");
+    assert_eq!(update.attrs.partial, 0);
+    assert!(update.attrs.aggregator.is_none());
+}

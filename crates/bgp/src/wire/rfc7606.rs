@@ -233,9 +233,8 @@ impl Decoder<'_> {
             };
             return self.malformed(code, e);
         }
-        if raw.is_partial() && expected == flags::OPTIONAL | flags::TRANSITIVE {
-            self.update.attrs.set_partial(code);
-        }
+        // Recorded only once the attribute is kept: a discarded one must leave no trace.
+        let partial = raw.is_partial() && expected == flags::OPTIONAL | flags::TRANSITIVE;
         let len = raw.value.len();
         let bad_len = |raw: &RawAttribute| Error::AttributeLength {
             code,
@@ -343,6 +342,9 @@ impl Decoder<'_> {
             },
             // `defined_flags` only knows the types above.
             _ => self.update.attrs.unknown.push(raw),
+        }
+        if partial {
+            self.update.attrs.set_partial(code);
         }
         Ok(())
     }
