@@ -65,8 +65,10 @@ pub fn run(cmd: BgpCommand, format: OutputFormat) -> anyhow::Result<()> {
                 .validate()
                 .with_context(|| format!("invalid configuration in {}", config.display()))?;
             if restarted {
-                for peer in &mut spec.peers {
-                    if let Some(gr) = &mut peer.session.graceful_restart {
+                let sessions = spec.peers.iter_mut().map(|p| &mut p.session);
+                let ranges = spec.listen_ranges.iter_mut().map(|r| &mut r.session);
+                for session in sessions.chain(ranges) {
+                    if let Some(gr) = &mut session.graceful_restart {
                         gr.restarting = true;
                     }
                 }
@@ -140,7 +142,7 @@ fn routes_table(w: &mut dyn Write, routes: &[RouteEntry]) -> std::io::Result<()>
 fn table(w: &mut dyn Write, status: &SpeakerStatus) -> std::io::Result<()> {
     writeln!(
         w,
-        "{:<28} {:<12} {:>10} {:<16} {:>9} {:>6} {:>10}",
+        "{:<28} {:<12} {:>10} {:<16} {:>9} {:>6} {:>10}  DYNAMIC",
         "PEER", "STATE", "AS", "ROUTER-ID", "RECEIVED", "STALE", "ADVERTISED"
     )?;
     for p in &status.peers {
@@ -148,14 +150,16 @@ fn table(w: &mut dyn Write, status: &SpeakerStatus) -> std::io::Result<()> {
         let id = p.router_id.clone().unwrap_or_else(|| "-".into());
         writeln!(
             w,
-            "{:<28} {:<12} {:>10} {:<16} {:>9} {:>6} {:>10}",
+            "{:<28} {:<12} {:>10} {:<16} {:>9} {:>6} {:>10}  {}",
             p.address.to_string(),
             p.state,
             asn,
             id,
             p.received,
             p.stale,
-            p.advertised
+            p.advertised,
+            p.listen_range
+                .map_or_else(|| "-".to_owned(), |r| r.to_string())
         )?;
     }
     writeln!(
