@@ -112,6 +112,20 @@ fn run_and_status_against_bird() {
     assert_eq!(bird_route["as_path"], "65002");
     assert_eq!(bird_route["from"], "10.0.0.2");
     assert_eq!(bird_route["next_hops"][0], "10.0.0.2");
+    // A prefix filter keeps what lies inside it; `neighbors` is `status` by its other name.
+    let out = Command::new(CLOS)
+        .args(["bgp", "routes", "198.51.0.0/16", "-o", "json", "--control"])
+        .arg(&control)
+        .output()
+        .unwrap();
+    let only: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(only.as_array().map(Vec::len), Some(1), "{only}");
+    let out = Command::new(CLOS)
+        .args(["bgp", "neighbors", "-o", "json", "--control"])
+        .arg(&control)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
     let out = Command::new(CLOS)
         .args(["bgp", "routes", "--peer", "10.9.9.9", "--control"])
         .arg(&control)

@@ -33,12 +33,15 @@ pub enum BgpCommand {
         config: PathBuf,
     },
     /// Show the sessions of a running speaker.
+    #[command(visible_alias = "neighbors")]
     Status {
         #[arg(long, default_value = DEFAULT_CONTROL)]
         control: PathBuf,
     },
     /// Show the best routes (with their multipath next hops), or those received from a peer.
     Routes {
+        /// Only this prefix, or the routes inside it (`10.0.0.0/8`).
+        prefix: Option<ipnet::IpNet>,
         /// Only the routes this peer sent (after import policy).
         #[arg(long)]
         peer: Option<std::net::IpAddr>,
@@ -85,10 +88,21 @@ pub fn run(cmd: BgpCommand, format: OutputFormat) -> anyhow::Result<()> {
                 Ok(())
             })
         }
-        BgpCommand::Routes { peer, control } => {
-            let routes = runtime()?
+        BgpCommand::Routes {
+            prefix,
+            peer,
+            control,
+        } => {
+            let mut routes = runtime()?
                 .block_on(control::routes(&control, peer))
                 .context("asking the speaker for its routes (is `clos bgp run` running with this --control path?)")?;
+            if let Some(filter) = prefix {
+                routes.retain(|r| {
+                    r.prefix
+                        .parse::<ipnet::IpNet>()
+                        .is_ok_and(|p| filter.contains(&p))
+                });
+            }
             output::print(format, &routes, |w| routes_table(w, &routes))
         }
         BgpCommand::Status { control } => {
