@@ -374,3 +374,122 @@ fn max_prefix_resets_the_session_with_cease() {
         "routes of a reset peer are dropped"
     );
 }
+
+/// An IPv6 session: IPv6 prefixes both ways (MP_REACH_NLRI with IPv6 next hops).
+#[test]
+fn ipv6_session_with_frr() {
+    let left = Netns::new().unwrap();
+    let right = Netns::new().unwrap();
+    let link = left.link_to(&right).unwrap();
+    left.add_addr(&link.local, "2001:db8:1::1/64").unwrap();
+    right.add_addr(&link.remote, "2001:db8:1::2/64").unwrap();
+    let frr = BgpSpeaker::Frr
+        .start(
+            &right,
+            &DaemonSpec::new(65002, "10.0.0.2".parse().unwrap())
+                .neighbor(NeighborSpec::new(ip("2001:db8:1::1"), 65001))
+                .network("2001:db8:ff::/48".parse().unwrap()),
+        )
+        .unwrap();
+    let mut peer = PeerSpec::new(
+        ip("2001:db8:1::2"),
+        SessionConfig::new(65001, "10.0.0.1".parse().unwrap(), RemoteAs::Exact(65002)),
+    );
+    peer.policy = PeerPolicy::accept_all();
+    let clos = run_speaker(
+        &left,
+        SpeakerSpec {
+            listen: vec![SocketAddr::new(ip("2001:db8:1::1"), 179)],
+            peers: vec![peer],
+            listen_ranges: Vec::new(),
+            originate: vec!["2001:db8:aa::/48".parse().unwrap()],
+        },
+    );
+    frr.wait_received(
+        ip("2001:db8:1::1"),
+        &["2001:db8:aa::/48".parse().unwrap()],
+        TIMEOUT,
+    )
+    .unwrap();
+    let routes = wait_until_with(TIMEOUT, "FRR's IPv6 prefix", &[frr.as_diagnose()], || {
+        let routes = block_on(clos.routes(None))
+            .map_err(|e| e.to_string())?
+            .unwrap_or_default();
+        if routes.iter().any(|r| r.prefix == "2001:db8:ff::/48") {
+            Ok(routes)
+        } else {
+            Err(format!("{routes:?}").into())
+        }
+    })
+    .unwrap();
+    let r = routes
+        .iter()
+        .find(|r| r.prefix == "2001:db8:ff::/48")
+        .unwrap();
+    // FRR sends its global address and, on a shared link, its link-local one (RFC 2545).
+    assert_eq!(r.next_hops.len(), 1, "{r:?}");
+    assert!(r.next_hops[0].starts_with("2001:db8:1::2 (fe80::"), "{r:?}");
+}
+
+/// Keepalives silently dropped (nftables, the link stays up): the hold timer expires, the
+/// session goes down with Hold Timer Expired and the peer's routes leave the RIB.
+#[test]
+fn hold_timer_expires_when_keepalives_are_dropped() {
+    let left = Netns::new().unwrap();
+    let right = Netns::new().unwrap();
+    let link = left.link_to(&right).unwrap();
+    left.add_addr(&link.local, "10.0.0.1/30").unwrap();
+    right.add_addr(&link.remote, "10.0.0.2/30").unwrap();
+    let frr = BgpSpeaker::Frr
+        .start(
+            &right,
+            &DaemonSpec::new(65002, "10.0.0.2".parse().unwrap())
+                .neighbor(NeighborSpec::new(ip("10.0.0.1"), 65001))
+                .network("198.51.100.0/24".parse().unwrap()),
+        )
+        .unwrap();
+    let clos = run_speaker(&left, clos_spec());
+    wait_until_with(
+        TIMEOUT,
+        "the session with FRR's route",
+        &[frr.as_diagnose()],
+        || {
+            let s = block_on(clos.status()).map_err(|e| e.to_string())?;
+            if s.peers[0].state == "Established" && s.peers[0].received == 1 {
+                Ok(())
+            } else {
+                Err(format!("{s:?}").into())
+            }
+        },
+    )
+    .unwrap();
+    left.exec(
+        "nft",
+        &["add table inet clos_test; \
+             add chain inet clos_test in { type filter hook input priority 0; }; \
+             add rule inet clos_test in tcp sport 179 drop; \
+             add rule inet clos_test in tcp dport 179 drop"],
+    )
+    .unwrap();
+    let start = std::time::Instant::now();
+    wait_until_with(
+        TIMEOUT,
+        "the hold timer to expire",
+        &[frr.as_diagnose()],
+        || {
+            let s = block_on(clos.status()).map_err(|e| e.to_string())?;
+            if s.peers[0].state != "Established" && s.peers[0].received == 0 {
+                Ok(())
+            } else {
+                Err(format!("{s:?}").into())
+            }
+        },
+    )
+    .unwrap();
+    // Hold time 9 s (FRR's datacenter profile and ours): not before, and not much after.
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_secs(5),
+        "went down after {took:?}, before the hold time"
+    );
+}
