@@ -4,12 +4,16 @@
 //! dies is removed with its routes (after its graceful-restart time when it had one), and the
 //! range's limit refuses neighbours beyond it until a slot frees up.
 
+mod common;
+
+use common::{ip, run_speaker, status};
+
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::time::Duration;
 
 use clos_bgp::config::SpeakerConfig;
-use clos_bgp::driver::{Speaker, SpeakerHandle, SpeakerSpec, SpeakerStatus};
+use clos_bgp::driver::{SpeakerHandle, SpeakerSpec, SpeakerStatus};
 use clos_testkit::peers::{Bird, Frr, Gobgp};
 use clos_testkit::{
     Diagnose, NeighborSpec, Netns, PeerDaemon, SessionState, SpeakerSpec as DaemonSpec,
@@ -20,10 +24,6 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 const RANGE: &str = "10.0.0.0/16";
 const BIRD_PREFIX: &str = "198.51.100.0/24";
 const FRR_PREFIX: &str = "203.0.113.0/24";
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
 
 /// The ToR's config: one listen range, no peers. Hold time 6 s, so a hung host goes fast.
 fn tor_spec(limit: Option<u32>) -> SpeakerSpec {
@@ -39,33 +39,6 @@ fn tor_spec(limit: Option<u32>) -> SpeakerSpec {
     );
     let config: SpeakerConfig = serde_yaml_ng::from_str(&yaml).unwrap();
     config.validate().unwrap()
-}
-
-/// Runs a speaker inside `ns` on a thread of its own; the handle works from any thread.
-fn run_speaker(ns: &Netns, spec: SpeakerSpec) -> SpeakerHandle {
-    let (tx, rx) = std::sync::mpsc::channel();
-    ns.spawn_thread(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let handle = Speaker::spawn(spec).await.unwrap();
-            tx.send(handle).unwrap();
-            std::future::pending::<()>().await;
-        });
-    })
-    .unwrap();
-    rx.recv().unwrap()
-}
-
-fn status(clos: &SpeakerHandle) -> SpeakerStatus {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(clos.status())
-        .unwrap()
 }
 
 /// Waits until the ToR's status satisfies `pred`.

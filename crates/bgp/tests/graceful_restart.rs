@@ -2,45 +2,19 @@
 //! keep its routes (stale) for its restart time, keep them through its return until its
 //! End-of-RIB, and drop them if it does not come back in time.
 
-use std::net::{IpAddr, SocketAddr};
+mod common;
+
+use common::{ip, run_speaker, status};
+
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use clos_bgp::driver::{PeerPolicy, PeerSpec, Speaker, SpeakerHandle, SpeakerSpec, SpeakerStatus};
+use clos_bgp::driver::{PeerPolicy, PeerSpec, SpeakerHandle, SpeakerSpec, SpeakerStatus};
 use clos_bgp::session::{RemoteAs, SessionConfig};
 use clos_testkit::peers::Frr;
 use clos_testkit::{NeighborSpec, Netns, PeerDaemon, SpeakerSpec as DaemonSpec, wait_until_with};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-
-fn run_speaker(ns: &Netns, spec: SpeakerSpec) -> SpeakerHandle {
-    let (tx, rx) = std::sync::mpsc::channel();
-    ns.spawn_thread(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let handle = Speaker::spawn(spec).await.unwrap();
-            tx.send(handle).unwrap();
-            std::future::pending::<()>().await;
-        });
-    })
-    .unwrap();
-    rx.recv().unwrap()
-}
-
-fn status(clos: &SpeakerHandle) -> SpeakerStatus {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(clos.status())
-        .unwrap()
-}
 
 /// Waits until our view of FRR matches `pred`.
 fn wait_status(clos: &SpeakerHandle, frr: &Frr, what: &str, pred: impl Fn(&SpeakerStatus) -> bool) {

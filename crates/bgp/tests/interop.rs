@@ -1,10 +1,14 @@
 //! The speaker against real BGP daemons, each in its own network namespace: sessions come up,
 //! our prefix reaches the daemon and the daemon's prefix reaches us.
 
-use std::net::{IpAddr, SocketAddr};
+mod common;
+
+use common::{block_on, ip, run_speaker};
+
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use clos_bgp::driver::{PeerPolicy, PeerSpec, Speaker, SpeakerHandle, SpeakerSpec};
+use clos_bgp::driver::{PeerPolicy, PeerSpec, SpeakerSpec};
 use clos_bgp::session::{RemoteAs, SessionConfig};
 use clos_bgp::wire::Prefix;
 use clos_testkit::{
@@ -12,40 +16,6 @@ use clos_testkit::{
 };
 
 const TIMEOUT: Duration = Duration::from_secs(60);
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-
-/// Runs a speaker inside `ns` on a thread of its own; the handle works from any thread.
-fn run_speaker(ns: &Netns, spec: SpeakerSpec) -> SpeakerHandle {
-    let (tx, rx) = std::sync::mpsc::channel();
-    ns.spawn_thread(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let handle = Speaker::spawn(spec).await;
-            let keep = handle.as_ref().ok().cloned();
-            tx.send(handle).unwrap();
-            // Keep the runtime (and so the speaker) alive until the test process exits.
-            if keep.is_some() {
-                std::future::pending::<()>().await;
-            }
-        });
-    })
-    .unwrap();
-    rx.recv().unwrap().unwrap()
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
 
 fn clos_spec() -> SpeakerSpec {
     SpeakerSpec {

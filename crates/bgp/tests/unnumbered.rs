@@ -4,6 +4,10 @@
 //! Router Advertisements, the session comes up between the link-local addresses, and IPv4
 //! routes travel with IPv6 link-local next hops (RFC 8950).
 
+mod common;
+
+use common::{block_on, run_speaker};
+
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
@@ -21,36 +25,6 @@ const OURS_V4: &str = "192.0.2.0/24";
 const OURS_V6: &str = "2001:db8:1::/48";
 const FRRS_V4: &str = "198.51.100.0/24";
 const FRRS_V6: &str = "2001:db8:100::/48";
-
-/// Runs a speaker inside `ns` on a thread of its own; the handle works from any thread.
-fn run_speaker(ns: &Netns, spec: SpeakerSpec) -> SpeakerHandle {
-    let (tx, rx) = std::sync::mpsc::channel();
-    ns.spawn_thread(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let handle = Speaker::spawn(spec).await;
-            let keep = handle.as_ref().ok().cloned();
-            tx.send(handle).unwrap();
-            // Keep the runtime (and so the speaker) alive until the test process exits.
-            if keep.is_some() {
-                std::future::pending::<()>().await;
-            }
-        });
-    })
-    .unwrap();
-    rx.recv().unwrap().unwrap()
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
 
 /// The kernel's link-local address on `dev`, once duplicate address detection is done.
 fn link_local(ns: &Netns, dev: &str) -> Ipv6Addr {
