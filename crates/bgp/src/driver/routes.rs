@@ -24,8 +24,8 @@ use crate::rib::{self, Change, PeerId, PeerInfo, Rib, RibConfig, Route};
 use crate::session::State;
 use crate::wire::attr::as4;
 use crate::wire::{
-    AsPath, DecodeContext, Negotiated, NextHop, Notification, NotificationCode, PathAttributes,
-    PeerKind, Prefix, UpdateOutcome, UpdatePacker,
+    AsPath, Community, DecodeContext, Negotiated, NextHop, Notification, NotificationCode,
+    PathAttributes, PeerKind, Prefix, UpdateOutcome, UpdatePacker,
 };
 
 /// One peer, for status output.
@@ -251,6 +251,15 @@ struct ImportPipeline<'a> {
 
 impl rib::Import for ImportPipeline<'_> {
     fn import(&mut self, prefix: &Prefix, attrs: &PathAttributes) -> rib::Verdict {
+        // A policy without terms needs no copy of the attributes (the hot path of a full
+        // table from a ToR with `default: accept`).
+        match self.policy.constant_verdict() {
+            Some(Verdict::Reject) => return rib::Verdict::Reject,
+            Some(Verdict::Accept) if !attrs.communities.contains(&Community::GRACEFUL_SHUTDOWN) => {
+                return rib::Verdict::Accept;
+            }
+            _ => {}
+        }
         let mut ctx = RouteContext::new(*prefix, self.peer_as, self.peer_kind, self.local_as);
         ctx.local_address = self.local_address;
         let mut out = attrs.clone();
@@ -418,7 +427,6 @@ impl Routes {
         self.peers[i].id = Some(id);
         self.peers[i].stale_until = None;
         let group = self.group_key(i, n);
-        let first = self.groups.get(&group).is_none_or(|g| g.members.is_empty());
         self.groups
             .entry(group.clone())
             .or_default()
@@ -429,9 +437,9 @@ impl Routes {
             local,
             group,
         });
-        // The first member fills the group's Adj-RIB-Out; later ones find it up to date (up to
-        // changes the next flush sends to every member anyway).
-        let mut packer = self.send_table(i, first);
+        // Every member records what it was sent into the group's Adj-RIB-Out: entries a sole
+        // member never needed (routes it sent itself) are filled in when another one joins.
+        let mut packer = self.send_table(i, true);
         for family in &n.families {
             if let Err(err) = packer.end_of_rib(*family) {
                 tracing::warn!(%err, "cannot encode End-of-RIB");
@@ -559,10 +567,18 @@ impl Routes {
                 continue;
             };
             let mut outboxes: Vec<Outbox> = members.iter().map(|_| Outbox::default()).collect();
+            let sole = (members.len() == 1).then_some(leader);
             for c in &changes {
+                // A group whose only member sent the route gets nothing (split horizon): skip
+                // the export work, the common case of a host learning its ToRs' tables.
+                let from_sole = c
+                    .best
+                    .as_ref()
+                    .is_some_and(|b| sole.is_some() && self.source(b) == sole);
                 let export = c
                     .best
                     .as_ref()
+                    .filter(|_| !from_sole)
                     .and_then(|b| self.export_attrs(leader, c.prefix, b));
                 let Some(group) = self.groups.get_mut(&key) else {
                     break;
@@ -645,14 +661,19 @@ impl Routes {
         packer
     }
 
+    /// The peer `route` was learned from; `None` for our own routes.
+    fn source(&self, route: &Route) -> Option<usize> {
+        (route.peer != rib::PeerId::LOCAL)
+            .then(|| self.by_id.get(&route.peer).copied())
+            .flatten()
+    }
+
     /// The attributes of `best` as exported to peer `i` and to every peer of its update group
     /// (the next hop is set per peer when packing), or `None` if it must not be.
     fn export_attrs(&self, i: usize, prefix: Prefix, best: &Route) -> Option<Exported> {
         let s = self.peers[i].session.as_ref()?;
         let kind = s.negotiated.peer_kind;
-        let from = (best.peer != rib::PeerId::LOCAL)
-            .then(|| self.by_id.get(&best.peer).copied())
-            .flatten();
+        let from = self.source(best);
         // iBGP routes not to other iBGP peers (no route reflection).
         if let Some(from) = from
             && kind == PeerKind::Internal

@@ -43,6 +43,15 @@ impl EffectivePolicy<'_> {
 
     /// Whether every route is rejected whatever it carries (RFC 8212 default); a speaker can
     /// skip the RIB walk, and log once that the session needs a policy.
+    /// The verdict every route gets, unchanged, if it does not depend on the route.
+    pub fn constant_verdict(&self) -> Option<Verdict> {
+        match self {
+            Self::Configured(p) => p.constant_verdict(),
+            Self::AcceptAll => Some(Verdict::Accept),
+            Self::RejectAll => Some(Verdict::Reject),
+        }
+    }
+
     pub fn rejects_everything(&self) -> bool {
         matches!(self, Self::RejectAll)
     }

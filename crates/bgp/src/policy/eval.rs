@@ -185,6 +185,11 @@ impl Policy {
         Self::constant("accept-all", Verdict::Accept)
     }
 
+    /// The verdict every route gets, unchanged, when the policy has no terms.
+    pub fn constant_verdict(&self) -> Option<Verdict> {
+        self.terms.is_empty().then_some(self.default)
+    }
+
     /// Rejects every route.
     pub fn reject_all() -> Self {
         Self::constant("reject-all", Verdict::Reject)
