@@ -37,11 +37,7 @@ struct Setup {
 }
 
 fn setup(restart_time: u16) -> Setup {
-    let left = Netns::new().unwrap();
-    let right = Netns::new().unwrap();
-    let link = left.link_to(&right).unwrap();
-    left.add_addr(&link.local, "10.0.0.1/30").unwrap();
-    right.add_addr(&link.remote, "10.0.0.2/30").unwrap();
+    let (left, right) = common::linked_pair("10.0.0.1/30", "10.0.0.2/30");
     let frr = Frr::start(
         &right,
         &DaemonSpec::new(65002, "10.0.0.2".parse().unwrap())

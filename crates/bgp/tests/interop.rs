@@ -40,11 +40,7 @@ fn interop(kind: BgpSpeaker) {
 
 /// Both sides run GTSM: the session comes up over a direct link.
 fn gtsm(kind: BgpSpeaker) {
-    let left = Netns::new().unwrap();
-    let right = Netns::new().unwrap();
-    let link = left.link_to(&right).unwrap();
-    left.add_addr(&link.local, "10.0.0.1/30").unwrap();
-    right.add_addr(&link.remote, "10.0.0.2/30").unwrap();
+    let (left, right) = common::linked_pair("10.0.0.1/30", "10.0.0.2/30");
     let neighbor = NeighborSpec::new(ip("10.0.0.1"), 65001)
         .local_address(ip("10.0.0.2"))
         .ttl_security();
@@ -65,11 +61,7 @@ fn gtsm(kind: BgpSpeaker) {
 
 /// `ours` and `theirs` are the TCP-MD5 keys each side uses (`None`: no key).
 fn interop_with(kind: BgpSpeaker, ours: Option<&str>, theirs: Option<&str>) {
-    let left = Netns::new().unwrap();
-    let right = Netns::new().unwrap();
-    let link = left.link_to(&right).unwrap();
-    left.add_addr(&link.local, "10.0.0.1/30").unwrap();
-    right.add_addr(&link.remote, "10.0.0.2/30").unwrap();
+    let (left, right) = common::linked_pair("10.0.0.1/30", "10.0.0.2/30");
 
     let mut neighbor = NeighborSpec::new(ip("10.0.0.1"), 65001).local_address(ip("10.0.0.2"));
     if let Some(key) = theirs {
@@ -194,11 +186,7 @@ fn gtsm_with_bird() {
 /// No import or export policy on an eBGP session: nothing in, nothing out (RFC 8212).
 #[test]
 fn rfc8212_without_policy_nothing_passes() {
-    let left = Netns::new().unwrap();
-    let right = Netns::new().unwrap();
-    let link = left.link_to(&right).unwrap();
-    left.add_addr(&link.local, "10.0.0.1/30").unwrap();
-    right.add_addr(&link.remote, "10.0.0.2/30").unwrap();
+    let (left, right) = common::linked_pair("10.0.0.1/30", "10.0.0.2/30");
     let daemon = BgpSpeaker::Frr
         .start(
             &right,
@@ -310,11 +298,7 @@ fn transit_and_multipath_between_bird_and_frr() {
 /// Prefixes Reached, and FRR hears exactly that.
 #[test]
 fn max_prefix_resets_the_session_with_cease() {
-    let left = Netns::new().unwrap();
-    let right = Netns::new().unwrap();
-    let link = left.link_to(&right).unwrap();
-    left.add_addr(&link.local, "10.0.0.1/30").unwrap();
-    right.add_addr(&link.remote, "10.0.0.2/30").unwrap();
+    let (left, right) = common::linked_pair("10.0.0.1/30", "10.0.0.2/30");
     let mut daemon = DaemonSpec::new(65002, "10.0.0.2".parse().unwrap())
         .neighbor(NeighborSpec::new(ip("10.0.0.1"), 65001));
     for i in 0..3 {
@@ -348,11 +332,7 @@ fn max_prefix_resets_the_session_with_cease() {
 /// An IPv6 session: IPv6 prefixes both ways (MP_REACH_NLRI with IPv6 next hops).
 #[test]
 fn ipv6_session_with_frr() {
-    let left = Netns::new().unwrap();
-    let right = Netns::new().unwrap();
-    let link = left.link_to(&right).unwrap();
-    left.add_addr(&link.local, "2001:db8:1::1/64").unwrap();
-    right.add_addr(&link.remote, "2001:db8:1::2/64").unwrap();
+    let (left, right) = common::linked_pair("2001:db8:1::1/64", "2001:db8:1::2/64");
     let frr = BgpSpeaker::Frr
         .start(
             &right,
@@ -405,11 +385,7 @@ fn ipv6_session_with_frr() {
 /// session goes down with Hold Timer Expired and the peer's routes leave the RIB.
 #[test]
 fn hold_timer_expires_when_keepalives_are_dropped() {
-    let left = Netns::new().unwrap();
-    let right = Netns::new().unwrap();
-    let link = left.link_to(&right).unwrap();
-    left.add_addr(&link.local, "10.0.0.1/30").unwrap();
-    right.add_addr(&link.remote, "10.0.0.2/30").unwrap();
+    let (left, right) = common::linked_pair("10.0.0.1/30", "10.0.0.2/30");
     let frr = BgpSpeaker::Frr
         .start(
             &right,

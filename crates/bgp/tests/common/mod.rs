@@ -10,6 +10,16 @@ pub fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
+/// Two fresh namespaces joined by a veth, with `left_cidr` and `right_cidr` on its ends.
+pub fn linked_pair(left_cidr: &str, right_cidr: &str) -> (Netns, Netns) {
+    let left = Netns::new().unwrap();
+    let right = Netns::new().unwrap();
+    let link = left.link_to(&right).unwrap();
+    left.add_addr(&link.local, left_cidr).unwrap();
+    right.add_addr(&link.remote, right_cidr).unwrap();
+    (left, right)
+}
+
 /// Runs a speaker inside `ns` on a thread of its own (its sockets live in `ns`); the handle
 /// works from any thread. The speaker lives until the test process exits.
 pub fn run_speaker(ns: &Netns, spec: SpeakerSpec) -> SpeakerHandle {
