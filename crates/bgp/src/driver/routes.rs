@@ -439,7 +439,7 @@ impl Routes {
         });
         // Every member records what it was sent into the group's Adj-RIB-Out: entries a sole
         // member never needed (routes it sent itself) are filled in when another one joins.
-        let mut packer = self.send_table(i, true);
+        let mut packer = self.send_table(i);
         for family in &n.families {
             if let Err(err) = packer.end_of_rib(*family) {
                 tracing::warn!(%err, "cannot encode End-of-RIB");
@@ -453,7 +453,7 @@ impl Routes {
         if self.peers[i].session.is_none() {
             return Vec::new();
         }
-        self.send_table(i, false).finish()
+        self.send_table(i).finish()
     }
 
     /// Applies an UPDATE from peer `i` through its import policy.
@@ -632,9 +632,10 @@ impl Routes {
         }
     }
 
-    /// Packs every route of the Loc-RIB peer `i` should have; with `record`, also records them
-    /// as its group's Adj-RIB-Out. End-of-RIB markers may follow in the same packer.
-    fn send_table(&mut self, i: usize, record: bool) -> UpdatePacker {
+    /// Packs every route of the Loc-RIB peer `i` should have and records them in its group's
+    /// Adj-RIB-Out (the same entries every member would record). End-of-RIB markers may follow
+    /// in the same packer.
+    fn send_table(&mut self, i: usize) -> UpdatePacker {
         let Some(s) = self.peers[i].session.as_ref() else {
             return UpdatePacker::new(DecodeContext::default());
         };
@@ -646,14 +647,14 @@ impl Routes {
             let Some(export) = self.export_attrs(i, prefix, &best) else {
                 continue;
             };
-            if record && let Some(g) = self.groups.get_mut(&key) {
+            if let Some(g) = self.groups.get_mut(&key) {
                 g.sent.insert(prefix, export.from);
             }
             outbox.add(i, prefix, Some(&export), None);
         }
         let mut packer = UpdatePacker::new(ctx);
         let failed = outbox.pack_into(&mut packer, next_hop);
-        if record && let Some(g) = self.groups.get_mut(&key) {
+        if let Some(g) = self.groups.get_mut(&key) {
             for p in failed {
                 g.sent.remove(&p);
             }

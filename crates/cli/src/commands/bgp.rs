@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Subcommand;
 use clos_bgp::config::SpeakerConfig;
-use clos_bgp::driver::{RouteEntry, Speaker, SpeakerStatus, control};
+use clos_bgp::driver::{RouteEntry, Speaker, SpeakerSpec, SpeakerStatus, control};
 
 use crate::output::{self, OutputFormat};
 
@@ -53,7 +53,7 @@ pub enum BgpCommand {
 pub fn run(cmd: BgpCommand, format: OutputFormat) -> anyhow::Result<()> {
     match cmd {
         BgpCommand::Validate { config } => {
-            let cfg = load(&config)?;
+            let (cfg, _) = load(&config)?;
             output::print(format, &cfg, |w| {
                 let yaml = serde_yaml_ng::to_string(&cfg).unwrap_or_default();
                 write!(w, "{yaml}")
@@ -64,9 +64,7 @@ pub fn run(cmd: BgpCommand, format: OutputFormat) -> anyhow::Result<()> {
             control,
             restarted,
         } => {
-            let mut spec = load(&config)?
-                .validate()
-                .with_context(|| format!("invalid configuration in {}", config.display()))?;
+            let (_, mut spec) = load(&config)?;
             if restarted {
                 let sessions = spec.peers.iter_mut().map(|p| &mut p.session);
                 let ranges = spec.listen_ranges.iter_mut().map(|r| &mut r.session);
@@ -114,14 +112,17 @@ pub fn run(cmd: BgpCommand, format: OutputFormat) -> anyhow::Result<()> {
     }
 }
 
-fn load(path: &Path) -> anyhow::Result<SpeakerConfig> {
+/// Reads and validates a config file: the file as written (defaults filled in) and the
+/// runtime form the validation produced.
+fn load(path: &Path) -> anyhow::Result<(SpeakerConfig, SpeakerSpec)> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let cfg: SpeakerConfig =
         serde_yaml_ng::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    cfg.validate()
+    let spec = cfg
+        .validate()
         .with_context(|| format!("invalid configuration in {}", path.display()))?;
-    Ok(cfg)
+    Ok((cfg, spec))
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
