@@ -24,7 +24,9 @@ use std::net::IpAddr;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use clos_ipam::{AllocRequest, Allocated, AllocationInfo, Change, Ipam, PoolSpec, Record};
-use clos_model::{Address, AllocateAddress, AsnPlan, DesiredState, Node, Pool, Site, Subnet};
+use clos_model::{
+    Address, AllocateAddress, AsnPlan, DesiredState, Node, NodeAddress, Pool, Site, Subnet,
+};
 use clos_store::{Compare, CompareOp, KeyRange, Op as StoreOp, RangeRequest, Store};
 use tokio::sync::{mpsc, oneshot};
 
@@ -373,13 +375,25 @@ impl Writer {
             let Some(node) = self.nodes.get(name) else {
                 continue;
             };
-            let Ok(advertisements) = shared.ipam.advertisements(name) else {
+            let (Ok(advertisements), Ok(addresses)) = (
+                shared.ipam.advertisements(name),
+                shared.ipam.node_addresses(name),
+            ) else {
                 continue;
             };
+            let addresses = addresses
+                .into_iter()
+                .map(|a| NodeAddress {
+                    ip: a.ip,
+                    owner: convert::model_owner(&a.owner),
+                    subnet: a.subnet,
+                })
+                .collect();
             let state = DesiredState {
                 node: name.clone(),
                 asn: node.asn,
                 advertisements,
+                addresses,
             };
             if self.desired.get(name) != Some(&state) {
                 ops.push(StoreOp::put(

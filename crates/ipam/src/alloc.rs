@@ -307,7 +307,7 @@ impl Ipam {
         (slot < RESERVED).then_some(slot)
     }
 
-    fn info(&self, aid: u32) -> Result<AllocationInfo, Error> {
+    pub(crate) fn info(&self, aid: u32) -> Result<AllocationInfo, Error> {
         let r = self.address_record(aid)?;
         let s = self.subnet_data(self.alloc_data(aid)?.subnet)?;
         let pool = self

@@ -8,6 +8,7 @@ use crate::core::corrupt;
 use crate::error::Error;
 use crate::record::{Change, NodeRecord, Record, RecordKey};
 use crate::state::{NodeData, RESERVED, at, validate_name};
+use crate::types::AllocationInfo;
 
 impl Ipam {
     /// Id of a registered node.
@@ -132,6 +133,21 @@ impl Ipam {
                 }
             }
         }
+        Ok(out)
+    }
+
+    /// The node's active addresses (held ones excluded), sorted by address: what its agent
+    /// puts on the host or routes to its endpoints.
+    pub fn node_addresses(&self, node: &str) -> Result<Vec<AllocationInfo>, Error> {
+        let nid = self.node_id(node)?;
+        let mut out = Vec::new();
+        for aid in self.node_allocs(nid)? {
+            if self.alloc_data(aid)?.held {
+                continue;
+            }
+            out.push(self.info(aid)?);
+        }
+        out.sort_by_key(|a| a.ip);
         Ok(out)
     }
 

@@ -131,6 +131,16 @@ fn allocates_from_own_block_and_aggregates() {
             block: net("10.0.0.128/26")
         }
     );
+    // What each node's agent is told to serve: its own addresses, none of the other's.
+    let n1 = ipam.node_addresses("n1").unwrap();
+    assert_eq!(n1.len(), 100);
+    assert_eq!((n1[0].ip, n1[99].ip), (ip("10.0.0.0"), ip("10.0.0.99")));
+    let n2 = ipam.node_addresses("n2").unwrap();
+    assert_eq!(n2.iter().map(|a| a.ip).collect::<Vec<_>>(), vec![a]);
+    assert_eq!(n2[0].owner, vm("other"));
+    kv.apply(&ipam.release("web", "vm0").unwrap());
+    assert_eq!(ipam.node_addresses("n1").unwrap().len(), 99);
+    assert!(ipam.node_addresses("nope").is_err());
     assert_consistent(&ipam, &kv);
 }
 

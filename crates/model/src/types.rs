@@ -373,6 +373,48 @@ pub struct DesiredState {
     pub asn: Option<u32>,
     #[schema(value_type = Vec<String>)]
     pub advertisements: Vec<IpNet>,
+    /// The addresses allocated on the node, by address. A `host` owner's address goes on the
+    /// host itself; a VM's or container's is an endpoint, routed to its interface.
+    #[serde(default)]
+    pub addresses: Vec<NodeAddress>,
+}
+
+/// One address a node serves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NodeAddress {
+    #[schema(value_type = String)]
+    pub ip: IpAddr,
+    pub owner: Owner,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet: Option<String>,
+}
+
+impl NodeAddress {
+    /// Whether the address belongs on the host itself rather than behind an endpoint
+    /// interface.
+    pub fn is_host(&self) -> bool {
+        self.owner.kind == OwnerKind::Host
+    }
+}
+
+/// The host-side interface name the agent expects for an endpoint owner (a VM's tap or a
+/// container's veth), as Calico derives `cali…` names: `clos` and 11 hex digits of a hash of
+/// the owner, so the CNI plugin or hypervisor hook and the agent agree without talking. The
+/// hash is FNV-1a 64, fixed forever: changing it would orphan every running endpoint.
+pub fn endpoint_interface(owner: &Owner) -> String {
+    let kind = match owner.kind {
+        OwnerKind::Host => "host",
+        OwnerKind::Vm => "vm",
+        OwnerKind::Container => "container",
+        OwnerKind::Service => "service",
+    };
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in kind.bytes().chain([b'/']).chain(owner.id.bytes()) {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("clos{:011x}", hash >> 20)
 }
 
 /// A node's desired state at a store revision. `revision` is what a watcher passes back (plus
@@ -920,6 +962,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn endpoint_interfaces_are_valid_stable_and_distinct() {
+        let a = endpoint_interface(&Owner::new(OwnerKind::Container, "default/web-0"));
+        let b = endpoint_interface(&Owner::new(OwnerKind::Container, "default/web-1"));
+        let c = endpoint_interface(&Owner::new(OwnerKind::Vm, "default/web-0"));
+        assert_eq!(a.len(), 15, "{a}");
+        assert!(a.starts_with("clos"));
+        assert!(a != b && a != c && b != c);
+        // Fixed forever: running endpoints are found by this name after an upgrade.
+        assert_eq!(
+            a,
+            endpoint_interface(&Owner::new(OwnerKind::Container, "default/web-0"))
+        );
+        assert_eq!(
+            endpoint_interface(&Owner::new(OwnerKind::Vm, "x")),
+            "clos1fe38b00d97"
+        );
+    }
+
+    #[test]
     fn unknown_fields_are_rejected_with_their_name() {
         let e = serde_json::from_str::<Tenant>(r#"{"name":"a","colour":"red"}"#).unwrap_err();
         assert!(e.to_string().contains("unknown field `colour`"), "{e}");
@@ -971,12 +1032,17 @@ mod tests {
                 node: "n1".into(),
                 asn: Some(4_200_010_000),
                 advertisements: vec!["10.0.0.0/26".parse().unwrap()],
+                addresses: vec![NodeAddress {
+                    ip: "10.0.0.1".parse().unwrap(),
+                    owner: Owner::new(OwnerKind::Host, "n1"),
+                    subnet: None,
+                }],
             },
         };
         let json = serde_json::to_string(&e).unwrap();
         assert_eq!(
             json,
-            r#"{"type":"state","revision":7,"state":{"node":"n1","asn":4200010000,"advertisements":["10.0.0.0/26"]}}"#
+            r#"{"type":"state","revision":7,"state":{"node":"n1","asn":4200010000,"advertisements":["10.0.0.0/26"],"addresses":[{"ip":"10.0.0.1","owner":{"kind":"host","id":"n1"}}]}}"#
         );
         assert_eq!(serde_json::from_str::<WatchEvent>(&json).unwrap(), e);
     }
