@@ -136,7 +136,7 @@ async fn agent_registers_heartbeats_and_resumes_its_watch() {
     let mut w = agent.watch_desired_state("n1", r1 + 1).await.unwrap();
     let (r2, addresses) = until_advertising(&mut w, &["10.0.1.0/25", "10.0.2.0/25"]).await;
     assert!(r2 > r1);
-    assert!(addresses >= before + 64 + 1, "{addresses}");
+    assert!(addresses > before + 64, "{addresses}");
 
     // Resuming from the very first revision replays every change, in order.
     let mut w = agent.watch_desired_state("n1", r0).await.unwrap();
