@@ -1,6 +1,7 @@
 //! ExaBGP 4: announces the spec's networks; its API process appends every event as one JSON line
 //! to a file, which we replay to learn session state and received routes (ExaBGP has no query
-//! CLI that works without named pipes).
+//! CLI that works without named pipes). A second API process feeds it the lines tests append to
+//! a commands file, so a test can announce anything at run time, malformed attributes included.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -19,6 +20,7 @@ use crate::{Daemon, Diagnose, Error, Netns, Result};
 pub struct Exabgp {
     daemons: Vec<Daemon>,
     events: PathBuf,
+    commands: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -26,6 +28,12 @@ impl Exabgp {
     /// Starts ExaBGP from `spec`. Every neighbour needs a `local_address`, and all neighbours
     /// must share one port (ExaBGP has a single `exabgp.tcp.port`).
     pub fn start(ns: &Netns, spec: &SpeakerSpec) -> Result<Self> {
+        Self::start_with(ns, spec, "")
+    }
+
+    /// Like [`Exabgp::start`], with `neighbor_lines` added to every neighbour block (for
+    /// example `capability { asn4 disable; }`).
+    pub fn start_with(ns: &Netns, spec: &SpeakerSpec, neighbor_lines: &str) -> Result<Self> {
         let dir = scratch_dir("exabgp")?;
         let events = dir.path().join("events.jsonl");
         // ExaBGP splits `run` on whitespace without honouring quotes, so the API process is a
@@ -38,7 +46,25 @@ impl Exabgp {
         )?;
         std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .map_err(|e| Error::io("chmod events.sh", e))?;
-        let config = render(spec, &script)?;
+        // ExaBGP reads API commands from its processes' stdout: this one follows a file. A
+        // process may only command the neighbours whose API lists it, so it gets their events
+        // too, and drains them (through fd 3: a background job's stdin is /dev/null).
+        let commands = dir.path().join("commands.txt");
+        write_file(&commands, "")?;
+        let commands_script = dir.path().join("commands.sh");
+        write_file(
+            &commands_script,
+            &format!(
+                "#!/bin/sh\nexec 3<&0\ncat <&3 >/dev/null &\nexec tail -n +1 -f '{}'\n",
+                commands.display()
+            ),
+        )?;
+        std::fs::set_permissions(
+            &commands_script,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .map_err(|e| Error::io("chmod commands.sh", e))?;
+        let config = render(spec, &script, &commands_script, neighbor_lines)?;
         let mut ports: Vec<u16> = spec
             .neighbors
             .iter()
@@ -62,17 +88,33 @@ impl Exabgp {
             .env("exabgp.daemon.user", "root")
             .env("exabgp.log.destination", "stdout")
             .env("exabgp.api.cli", "false")
+            .env("exabgp.api.ack", "false")
             .env("exabgp.tcp.port", port.to_string())
             .env("exabgp.tcp.bind", passive_binds.join(" "));
         let daemon = Daemon::spawn("exabgp", cmd, &dir.path().join("exabgp.log"))?;
         Ok(Exabgp {
             daemons: vec![daemon],
             events,
+            commands,
             _dir: dir,
         })
     }
 
-    fn events(&self) -> Vec<Value> {
+    /// Hands ExaBGP one API command, such as
+    /// `neighbor 10.0.0.1 announce route 192.0.2.0/24 next-hop self attribute [ 0x04 0x80 0x01 ]`
+    /// (a generic attribute: type, flags, value; ExaBGP computes the length from the value).
+    pub fn command(&self, line: &str) -> Result<()> {
+        use std::io::Write as _;
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.commands)
+            .map_err(|e| Error::io("opening ExaBGP's commands file", e))?;
+        writeln!(file, "{line}").map_err(|e| Error::io("writing an ExaBGP command", e))
+    }
+
+    /// Every API event so far, oldest first (state changes, UPDATEs with their parsed
+    /// attributes, NOTIFICATIONs received).
+    pub fn events(&self) -> Vec<Value> {
         let text = std::fs::read_to_string(&self.events).unwrap_or_default();
         // A line still being written is incomplete JSON; skip it until the next poll.
         text.lines()
@@ -81,12 +123,22 @@ impl Exabgp {
     }
 }
 
-fn render(spec: &SpeakerSpec, events_script: &Path) -> Result<String> {
+fn render(
+    spec: &SpeakerSpec,
+    events_script: &Path,
+    commands_script: &Path,
+    neighbor_lines: &str,
+) -> Result<String> {
     let mut c = String::new();
     let _ = writeln!(
         c,
         "process events {{\n  run {};\n  encoder json;\n}}",
         events_script.display()
+    );
+    let _ = writeln!(
+        c,
+        "process commands {{\n  run {};\n  encoder text;\n}}",
+        commands_script.display()
     );
     for n in &spec.neighbors {
         let local = n.local_address.ok_or_else(|| {
@@ -105,9 +157,14 @@ fn render(spec: &SpeakerSpec, events_script: &Path) -> Result<String> {
         if n.passive {
             c.push_str("  passive;\n");
         }
+        if !neighbor_lines.is_empty() {
+            let _ = writeln!(c, "  {neighbor_lines}");
+        }
         c.push_str("  family {\n    ipv4 unicast;\n    ipv6 unicast;\n  }\n");
-        c.push_str("  api {\n    processes [ events ];\n    neighbor-changes;\n");
-        c.push_str("    receive {\n      parsed;\n      update;\n    }\n  }\n");
+        c.push_str("  api {\n    processes [ events commands ];\n    neighbor-changes;\n");
+        c.push_str(
+            "    receive {\n      parsed;\n      update;\n      notification;\n    }\n  }\n",
+        );
         c.push_str("  static {\n");
         for net in &spec.networks {
             let _ = writeln!(c, "    route {net} next-hop self;");
