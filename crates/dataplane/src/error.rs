@@ -168,6 +168,59 @@ pub enum Error {
          (ECMP sets in use need one id each, plus one per distinct nexthop)"
     )]
     NexthopIdsExhausted { first: u32, last: u32 },
+
+    #[error("interface {name}: the kernel refused to {op}: {source}")]
+    Link {
+        name: String,
+        op: &'static str,
+        #[source]
+        source: KernelError,
+    },
+
+    #[error(
+        "interface {name} exists but is a {kind} interface, not a dummy: Clos keeps its own \
+         dummy under that name, so rename or delete that interface (`ip link del {name}`)"
+    )]
+    NotDummy { name: String, kind: String },
+
+    #[error(
+        "cannot create the dummy interface {name}: this kernel has no dummy driver \
+         (CONFIG_DUMMY; try `modprobe dummy`): {source}"
+    )]
+    DummyUnsupported {
+        name: String,
+        #[source]
+        source: KernelError,
+    },
+
+    #[error("interface {interface}: the kernel refused to {op} address {addr}: {source}")]
+    Address {
+        interface: String,
+        addr: IpNet,
+        op: &'static str,
+        #[source]
+        source: KernelError,
+    },
+
+    #[error("invalid interface name {name:?}: {reason}")]
+    InvalidInterfaceName { name: String, reason: &'static str },
+
+    #[error(
+        "no interface named {name} in the calling thread's network namespace (is the agent in \
+         the host's namespace, and does the interface exist yet?)"
+    )]
+    UnknownInterface { name: String },
+
+    #[error(
+        "cannot set {path} to {value}: {source}; this needs root in the network namespace and \
+         a writable /proc/sys"
+    )]
+    Sysctl {
+        path: PathBuf,
+        value: &'static str,
+        #[source]
+        source: Arc<std::io::Error>,
+    },
 }
 
 impl Error {

@@ -1,6 +1,8 @@
 //! Linux data-plane programming for Clos, as reconcilers of desired against actual state.
 //!
 //! - [`fib`]: routes with ECMP, through nexthop objects and groups where the kernel has them.
+//! - [`host`]: the agent's dummy interface, the addresses of its interfaces, and the sysctls
+//!   that make the host its endpoints' router.
 //! - [`netlink`]: the pipelined rtnetlink socket underneath, and the codec for nexthop-object
 //!   messages that `netlink-packet-route` lacks.
 //!
@@ -10,7 +12,9 @@
 
 mod error;
 pub mod fib;
+pub mod host;
 pub mod netlink;
 
 pub use error::{Error, KernelError};
 pub use fib::{Change, Fib, FibConfig, Nexthop, NexthopMode, Report, Route, RouteKey};
+pub use host::{AddressReport, Host};

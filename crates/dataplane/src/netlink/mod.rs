@@ -441,6 +441,45 @@ impl Netlink {
         })
     }
 
+    /// Sends one request that the kernel answers with a single message (an `RTM_GET*` without
+    /// `NLM_F_DUMP`) and hands that message's payload, of type `reply_type`, to `parse`. The
+    /// inner `Err` is the kernel's refusal (`ENODEV` for a link that does not exist).
+    pub(crate) fn get<T>(
+        &mut self,
+        what: &'static str,
+        msg_type: u16,
+        request: &impl Emitable,
+        reply_type: u16,
+        parse: impl Fn(&[u8]) -> Result<T, Error>,
+    ) -> Result<Result<T, KernelError>, Error> {
+        'send: loop {
+            let seq = self.next_seq();
+            self.tx.clear();
+            push_message(&mut self.tx, msg_type, 0, seq, request);
+            self.send_tx(what)?;
+            loop {
+                if !self.recv()? {
+                    // The answer may have been dropped: ask again.
+                    continue 'send;
+                }
+                for frame in frames(&self.rx) {
+                    let frame = frame?;
+                    if frame.seq != seq {
+                        continue;
+                    }
+                    if frame.msg_type == reply_type {
+                        return parse(frame.payload).map(Ok);
+                    }
+                    if frame.msg_type == NLMSG_ERROR
+                        && let Some(err) = parse_error(&frame)?
+                    {
+                        return Ok(Err(err));
+                    }
+                }
+            }
+        }
+    }
+
     fn discard_until_done(&mut self, seq: u32) -> Result<(), Error> {
         loop {
             if !self.recv()? {

@@ -4,7 +4,11 @@
 
 // linux/rtnetlink.h: message types.
 pub const RTM_NEWLINK: u16 = 16;
+pub const RTM_DELLINK: u16 = 17;
 pub const RTM_GETLINK: u16 = 18;
+pub const RTM_NEWADDR: u16 = 20;
+pub const RTM_DELADDR: u16 = 21;
+pub const RTM_GETADDR: u16 = 22;
 pub const RTM_NEWROUTE: u16 = 24;
 pub const RTM_DELROUTE: u16 = 25;
 pub const RTM_GETROUTE: u16 = 26;
@@ -55,6 +59,7 @@ pub const ESRCH: i32 = 3;
 pub const ENOBUFS: i32 = 105;
 pub const EACCES: i32 = 13;
 pub const EEXIST: i32 = 17;
+pub const EADDRNOTAVAIL: i32 = 99;
 pub const ENODEV: i32 = 19;
 pub const EINVAL: i32 = 22;
 pub const EOPNOTSUPP: i32 = 95;
