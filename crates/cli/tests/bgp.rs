@@ -133,6 +133,27 @@ fn run_and_status_against_bird() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no peer 10.9.9.9"));
+    // A route refresh request goes to BIRD for the session's family; an unknown peer is an
+    // error that names it.
+    let out = Command::new(CLOS)
+        .args(["bgp", "refresh", "10.0.0.2", "-o", "json", "--control"])
+        .arg(&control)
+        .output()
+        .unwrap();
+    let families: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(families, serde_json::json!(["ipv4 unicast"]));
+    let out = Command::new(CLOS)
+        .args(["bgp", "refresh", "10.9.9.9", "--control"])
+        .arg(&control)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("10.9.9.9") && err.contains("no such peer"),
+        "{err}"
+    );
 
     // The table form is for humans but must carry the same facts.
     let out = Command::new(CLOS)

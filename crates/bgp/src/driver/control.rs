@@ -1,7 +1,8 @@
 //! A local control socket, like `birdc`'s: one request line in, one JSON document out.
 //!
-//! Requests: `status`, `routes` (the Loc-RIB) and `routes ADDRESS` (what that peer sent us,
-//! after import policy). The socket is a Unix stream socket, so file permissions decide who may
+//! Requests: `status`, `routes` (the Loc-RIB), `routes ADDRESS` (what that peer sent us,
+//! after import policy) and `refresh ADDRESS` (ask that peer for a route refresh; the reply
+//! lists the families asked for). The socket is a Unix stream socket, so file permissions decide who may
 //! ask; it is created mode 0600.
 
 use std::os::unix::fs::PermissionsExt;
@@ -60,8 +61,11 @@ async fn answer(stream: UnixStream, handle: &SpeakerHandle) -> std::io::Result<(
         request if request == "routes" || request.starts_with("routes ") => {
             routes_reply(handle, request).await?
         }
+        request if request.starts_with("refresh ") => refresh_reply(handle, request).await?,
         other => serde_json::json!({
-            "error": format!("unknown request {other:?}: try `status` or `routes [PEER]`")
+            "error": format!(
+                "unknown request {other:?}: try `status`, `routes [PEER]` or `refresh PEER`"
+            )
         })
         .to_string(),
     };
@@ -89,6 +93,31 @@ async fn routes_reply(handle: &SpeakerHandle, request: &str) -> std::io::Result<
         )),
         Err(err) => error(err.to_string()),
     })
+}
+
+async fn refresh_reply(handle: &SpeakerHandle, request: &str) -> std::io::Result<String> {
+    let error = |e: String| serde_json::json!({ "error": e }).to_string();
+    let Some(Ok(peer)) = request.strip_prefix("refresh ").map(str::parse) else {
+        return Ok(error(format!(
+            "{request:?}: give the peer as an IP address"
+        )));
+    };
+    Ok(match handle.refresh(peer).await {
+        Ok(families) => {
+            let names: Vec<String> = families
+                .iter()
+                .map(|f| format!("{:?} {:?}", f.afi, f.safi).to_lowercase())
+                .collect();
+            serde_json::to_string(&names).map_err(std::io::Error::other)?
+        }
+        Err(err) => error(err.to_string()),
+    })
+}
+
+/// Asks the speaker behind `path` to request a route refresh from `peer`; returns the families
+/// asked for.
+pub async fn refresh(path: &Path, peer: std::net::IpAddr) -> Result<Vec<String>, DriverError> {
+    request(path, &format!("refresh {peer}")).await
 }
 
 /// Asks the speaker behind `path` for its status.

@@ -41,7 +41,9 @@ use self::routes::{Routes, SessionAction};
 use crate::iana::CeaseSubcode;
 use crate::rib::Change;
 use crate::session::{ConnId, Direction, Input, Output, Session, SessionConfig, State};
-use crate::wire::{DecodeContext, Message, Notification, NotificationCode, Prefix};
+use crate::wire::{
+    DecodeContext, Family, Message, Notification, NotificationCode, Prefix, RouteRefresh,
+};
 
 /// Where a neighbour is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -157,6 +159,8 @@ pub enum DriverError {
     },
     #[error("the speaker has stopped")]
     Stopped,
+    #[error("cannot ask {peer} for a route refresh: {reason}")]
+    Refresh { peer: IpAddr, reason: String },
     #[error("control socket {}", path.display())]
     Control {
         path: std::path::PathBuf,
@@ -207,6 +211,7 @@ pub(crate) enum Command {
     Withdraw(Vec<Prefix>),
     Status(oneshot::Sender<SpeakerStatus>),
     Routes(Option<IpAddr>, oneshot::Sender<Option<Vec<RouteEntry>>>),
+    Refresh(IpAddr, oneshot::Sender<Result<Vec<Family>, DriverError>>),
     Subscribe(oneshot::Sender<mpsc::UnboundedReceiver<Vec<Change>>>),
     Shutdown(oneshot::Sender<()>),
 }
@@ -252,6 +257,16 @@ impl SpeakerHandle {
         let (tx, rx) = oneshot::channel();
         self.command(Command::Routes(peer, tx))?;
         rx.await.map_err(|_| DriverError::Stopped)
+    }
+
+    /// Asks `peer` to send all its routes again (ROUTE-REFRESH, RFC 2918) for every family of
+    /// the session, e.g. after an import policy changed; returns those families. An error when
+    /// no peer has that address, or its session is not Established with the route refresh
+    /// capability on both sides.
+    pub async fn refresh(&self, peer: IpAddr) -> Result<Vec<Family>, DriverError> {
+        let (tx, rx) = oneshot::channel();
+        self.command(Command::Refresh(peer, tx))?;
+        rx.await.map_err(|_| DriverError::Stopped)?
     }
 
     /// Sessions and route counts.
@@ -623,6 +638,9 @@ impl Speaker {
                 };
                 let _ = reply.send(list);
             }
+            Event::Command(Command::Refresh(peer, reply)) => {
+                let _ = reply.send(self.refresh(peer));
+            }
             Event::Command(Command::Subscribe(reply)) => {
                 let (tx, rx) = mpsc::unbounded_channel();
                 // Pending changes go out first so the snapshot is not followed by stale ones.
@@ -780,6 +798,36 @@ impl Speaker {
         };
         peer.session.handle(reset, now);
         self.drain(i);
+    }
+
+    /// Sends ROUTE-REFRESH for every family of `address`'s session.
+    fn refresh(&mut self, address: IpAddr) -> Result<Vec<Family>, DriverError> {
+        let error = |reason: &str| DriverError::Refresh {
+            peer: address,
+            reason: reason.to_owned(),
+        };
+        let i = self
+            .peers_addresses()
+            .iter()
+            .position(|a| *a == address)
+            .ok_or_else(|| error("no such peer (see `clos bgp status`)"))?;
+        let Some(n) = self.peer(i).session.negotiated() else {
+            return Err(error("the session is not Established"));
+        };
+        if !n.route_refresh {
+            return Err(error("the peer did not offer the route refresh capability"));
+        }
+        let families = n.families.clone();
+        let messages = families
+            .iter()
+            .map(|f| {
+                Message::RouteRefresh(RouteRefresh::new(*f)).to_bytes(&DecodeContext::default())
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| error(&e.to_string()))?;
+        self.transmit(i, messages);
+        self.drain(i);
+        Ok(families)
     }
 
     /// Each peer slot's address for display (unspecified for a free slot).

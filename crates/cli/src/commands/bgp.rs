@@ -48,6 +48,14 @@ pub enum BgpCommand {
         #[arg(long, default_value = DEFAULT_CONTROL)]
         control: PathBuf,
     },
+    /// Ask a peer to send all its routes again (ROUTE-REFRESH), e.g. after an import policy
+    /// changed.
+    Refresh {
+        /// The peer's address, as `clos bgp status` shows it.
+        peer: std::net::IpAddr,
+        #[arg(long, default_value = DEFAULT_CONTROL)]
+        control: PathBuf,
+    },
 }
 
 pub fn run(cmd: BgpCommand, format: OutputFormat) -> anyhow::Result<()> {
@@ -102,6 +110,14 @@ pub fn run(cmd: BgpCommand, format: OutputFormat) -> anyhow::Result<()> {
                 });
             }
             output::print(format, &routes, |w| routes_table(w, &routes))
+        }
+        BgpCommand::Refresh { peer, control } => {
+            let families = runtime()?
+                .block_on(control::refresh(&control, peer))
+                .with_context(|| format!("asking {peer} for a route refresh"))?;
+            output::print(format, &families, |w| {
+                writeln!(w, "asked {peer} to refresh {}", families.join(", "))
+            })
         }
         BgpCommand::Status { control } => {
             let status = runtime()?
