@@ -20,6 +20,7 @@ mod convert;
 mod error;
 mod keys;
 mod metrics;
+pub mod render;
 mod writer;
 
 use std::collections::HashMap;

@@ -118,6 +118,9 @@ fn rows() -> Vec<Row> {
         row!(DELETE, "/v1/switches/{name}", Admin, |_| p(
             "/v1/switches/leaf1"
         )),
+        row!(GET, "/v1/switches/{name}/config", Admin, |_| p(
+            "/v1/switches/leaf1/config"
+        )),
         row!(GET, "/v1/tenants", AnyTenant, |_| p("/v1/tenants")),
         row!(POST, "/v1/tenants", Admin, |_| pb(
             "/v1/tenants",

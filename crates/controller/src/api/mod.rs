@@ -71,6 +71,7 @@ fn routes() -> OpenApiRouter<AppState> {
             plain::update_switch,
             plain::delete_switch
         ))
+        .routes(routes!(crate::render::switch_config))
         .routes(routes!(plain::list_tenants, plain::create_tenant))
         .routes(routes!(
             plain::get_tenant,
