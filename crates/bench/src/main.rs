@@ -4,6 +4,7 @@
 //! ratios against them. Results go to stdout (a table, or JSON with `-o json`); progress goes to
 //! stderr. Needs root: it creates network namespaces and runs real daemons through the test kit.
 
+mod forward;
 mod ingest;
 mod proc;
 mod receiver;
@@ -42,6 +43,10 @@ enum Command {
     /// BGP ingest: how long each receiver takes to learn N prefixes from one fast sender, and
     /// its memory afterwards.
     BgpIngest(ingest::Args),
+    /// BGP forwarding (bgperf-style): sender peers announce a full table to a device under
+    /// test, which advertises it to a receiver; time until the receiver holds every prefix,
+    /// and the device's peak memory.
+    BgpForward(forward::Args),
     /// Runs a Clos speaker from a JSON config (the fields of `clos bgp run`'s YAML) until
     /// killed: the `clos` receiver when no `clos` binary is at hand.
     #[command(hide = true)]
@@ -57,6 +62,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::BgpIngest(args) => ingest::run(&args, cli.output),
+        Command::BgpForward(args) => forward::run(&args, cli.output),
         Command::Speaker { config, control } => receiver::serve_speaker(&config, control),
     };
     if let Err(err) = result {

@@ -79,3 +79,45 @@ pub fn load_average() -> f64 {
         .and_then(|s| s.split_whitespace().next()?.parse().ok())
         .unwrap_or(0.0)
 }
+
+/// A `/proc/PID/status` field in KiB (`VmHWM:`, `VmRSS:`), 0 if absent.
+fn status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Peak resident memory (VmHWM) of each of `pids` that still exists.
+pub fn peak_rss(pids: &[u32]) -> Vec<ProcessRss> {
+    pids.iter()
+        .filter_map(|&pid| {
+            let rss = process_rss(pid)?;
+            Some(ProcessRss {
+                rss_kib: status_kib(pid, "VmHWM:"),
+                ..rss
+            })
+        })
+        .collect()
+}
+
+/// CPU time (user and system, all threads) used so far by `pids`, in seconds.
+pub fn cpu_seconds(pids: &[u32]) -> f64 {
+    // USER_HZ is 100 on every Linux architecture we run on.
+    const TICKS: f64 = 100.0;
+    pids.iter()
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let rest = &stat[stat.rfind(')')? + 1..];
+            let mut fields = rest.split_whitespace();
+            // After the name: state is field 3; utime and stime are fields 14 and 15.
+            let utime: u64 = fields.nth(11)?.parse().ok()?;
+            let stime: u64 = fields.next()?.parse().ok()?;
+            Some((utime + stime) as f64 / TICKS)
+        })
+        .sum()
+}
