@@ -44,6 +44,12 @@ enum Command {
     /// IPAM maintenance.
     #[command(subcommand)]
     Ipam(commands::resources::IpamCommand),
+    /// Fabric configuration rendered from the inventory.
+    #[command(subcommand)]
+    Fabric(commands::fabric::FabricCommand),
+    /// A whole spine-leaf fabric in network namespaces: `clos lab up`, `clos lab check`.
+    #[command(subcommand)]
+    Lab(commands::lab::LabCommand),
     /// Show the build's version.
     Version,
 }
@@ -69,6 +75,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Create(args) => commands::resources::create(args, cli.output),
         Command::Delete(args) => commands::resources::delete(args, cli.output),
         Command::Ipam(cmd) => commands::resources::ipam(cmd, cli.output),
+        Command::Fabric(cmd) => commands::fabric::run(cmd, cli.output),
+        Command::Lab(cmd) => commands::lab::run(cmd, cli.output),
         Command::Version => {
             let info = VersionInfo {
                 name: "clos",

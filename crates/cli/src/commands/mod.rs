@@ -2,4 +2,6 @@
 
 pub mod bgp;
 pub mod controller;
+pub mod fabric;
+pub mod lab;
 pub mod resources;

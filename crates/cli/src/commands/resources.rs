@@ -32,7 +32,7 @@ pub struct ClientArgs {
 const DEFAULT_SERVER: &str = "http://127.0.0.1:7700";
 
 impl ClientArgs {
-    fn client(&self) -> anyhow::Result<Client> {
+    pub(crate) fn client(&self) -> anyhow::Result<Client> {
         // The file is read only for what flags and the environment left open.
         let file = if self.server.is_none() || self.token.is_none() {
             ClientConfig::load()?
@@ -322,7 +322,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-fn block<T>(f: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+pub(crate) fn block<T>(f: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
     runtime()?.block_on(f)
 }
 

@@ -1,0 +1,305 @@
+//! FRR in a lab namespace: zebra and bgpd with their own directory (vty sockets, pid files,
+//! config, log), configured through `vtysh -f`, queried through `vtysh -c ... json`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::sys;
+
+pub const FRR_LIB: &str = "/usr/lib/frr";
+/// The daemons of a lab switch: zebra programs the kernel, bgpd speaks BGP.
+pub const DAEMONS: [&str; 2] = ["zebra", "bgpd"];
+
+/// Starts zebra and bgpd in `ns` with their files in `dir` (created, owned by the frr user),
+/// then applies `config` through vtysh. Returns the daemons' pids by name.
+pub fn start(ns: &str, dir: &Path, config: &str) -> Result<Vec<(String, u32)>> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    sys::run(Command::new("chown").arg("frr:frr").arg(dir))?;
+    let empty = dir.join("empty.conf");
+    sys::write_file(&empty, "")?;
+    let conf = dir.join("frr.conf");
+    sys::write_file(&conf, config)?;
+    let mut pids = Vec::new();
+    for name in DAEMONS {
+        let socket = dir.join(format!("{name}.vty"));
+        let _ = std::fs::remove_file(&socket);
+        let mut cmd = sys::netns_command(ns, format!("{FRR_LIB}/{name}"));
+        cmd.args(["-u", "frr", "-g", "frr"]);
+        cmd.arg("--vty_socket").arg(dir);
+        cmd.arg("-z").arg(dir.join("zserv.api"));
+        cmd.arg("-i").arg(dir.join(format!("{name}.pid")));
+        cmd.arg("-f").arg(&empty);
+        cmd.args(["--log", "stdout"]);
+        if name == "bgpd" {
+            cmd.args(["-p", "179"]);
+        }
+        let pid = sys::spawn(cmd, &dir.join(format!("{name}.log")))?;
+        pids.push((name.to_string(), pid));
+        // zebra must listen before bgpd connects; vtysh needs both sockets.
+        sys::wait_for(
+            &format!("{name} in {ns} to open its vty socket"),
+            Duration::from_secs(15),
+            Duration::from_millis(50),
+            || {
+                if !sys::alive(pid) {
+                    return Err(Error::Died {
+                        process: format!("{name} in {ns}"),
+                        detail: log_tail(&dir.join(format!("{name}.log"))),
+                    });
+                }
+                Ok(if socket.exists() {
+                    Ok(())
+                } else {
+                    Err("no socket yet".into())
+                })
+            },
+        )?;
+    }
+    apply(dir, &conf)?;
+    Ok(pids)
+}
+
+/// Applies a config file through vtysh; any line FRR rejects is an error.
+pub fn apply(dir: &Path, conf: &Path) -> Result<()> {
+    let out = sys::run(
+        Command::new("vtysh")
+            .arg("--vty_socket")
+            .arg(dir)
+            .arg("-f")
+            .arg(conf),
+    )?;
+    let bad: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("% ") || l.to_ascii_lowercase().contains("error"))
+        .collect();
+    if !bad.is_empty() {
+        return Err(Error::Command {
+            command: format!("vtysh -f {}", conf.display()),
+            status: "rejected lines".into(),
+            stderr: bad.join("\n"),
+        });
+    }
+    Ok(())
+}
+
+/// `vtysh -c command` against the instance in `dir`.
+pub fn vtysh(dir: &Path, command: &str) -> Result<String> {
+    sys::run(
+        Command::new("vtysh")
+            .arg("--vty_socket")
+            .arg(dir)
+            .arg("-c")
+            .arg(command),
+    )
+}
+
+pub fn vtysh_json(dir: &Path, command: &str) -> Result<Value> {
+    let out = vtysh(dir, command)?;
+    serde_json::from_str(&out).map_err(|e| Error::Command {
+        command: format!("vtysh -c '{command}'"),
+        status: "unparsable JSON".into(),
+        stderr: e.to_string(),
+    })
+}
+
+/// One BGP neighbour as FRR reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub neighbor: String,
+    pub state: String,
+    pub prefixes_received: u64,
+}
+
+/// The sessions of `show bgp summary json` (IPv4 unicast, where every lab session is active),
+/// and the number of IPv4 prefixes in the BGP table.
+pub fn sessions(dir: &Path) -> Result<(Vec<Session>, u64)> {
+    let v = vtysh_json(dir, "show bgp ipv4 unicast summary json")?;
+    Ok(parse_summary(&v))
+}
+
+pub fn parse_summary(v: &Value) -> (Vec<Session>, u64) {
+    let af = v.get("ipv4Unicast").unwrap_or(v);
+    let mut out = Vec::new();
+    if let Some(peers) = af.get("peers").and_then(Value::as_object) {
+        for (name, p) in peers {
+            out.push(Session {
+                neighbor: name.clone(),
+                state: p
+                    .get("state")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown")
+                    .to_string(),
+                prefixes_received: p.get("pfxRcd").and_then(Value::as_u64).unwrap_or(0),
+            });
+        }
+    }
+    let routes = af.get("ribCount").and_then(Value::as_u64).unwrap_or(0);
+    (out, routes)
+}
+
+/// The paths of `prefix` in the switch's BGP table, by the neighbour they came from.
+pub fn paths_of(dir: &Path, prefix: &IpNet) -> Result<Vec<String>> {
+    let afi = if matches!(prefix, IpNet::V4(_)) {
+        "ipv4"
+    } else {
+        "ipv6"
+    };
+    let v = vtysh_json(dir, &format!("show bgp {afi} unicast {prefix} json"))?;
+    Ok(parse_paths(&v, prefix))
+}
+
+fn parse_paths(v: &Value, prefix: &IpNet) -> Vec<String> {
+    // FRR answers the longest match; only an exact match counts.
+    if v.get("prefix").and_then(Value::as_str) != Some(&prefix.to_string()) {
+        return Vec::new();
+    }
+    v.get("paths")
+        .and_then(Value::as_array)
+        .map(|paths| {
+            paths
+                .iter()
+                .map(|p| {
+                    p.get("peer")
+                        .and_then(|peer| {
+                            peer.get("interface")
+                                .or_else(|| peer.get("hostname"))
+                                .or_else(|| peer.get("peerId"))
+                        })
+                        .and_then(Value::as_str)
+                        .unwrap_or("?")
+                        .to_string()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The last lines of a log, for error messages.
+pub fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(15);
+    format!(
+        "{} (last lines of {}):\n{}",
+        "see the log",
+        path.display(),
+        lines[start..].join("\n")
+    )
+}
+
+/// Configuration of a host running FRR instead of the agent: unnumbered sessions on its
+/// uplinks, announcing `announce` (normally exactly its assignment), accepting everything.
+pub fn render_host(
+    name: &str,
+    asn: u32,
+    router_id: Ipv4Addr,
+    uplinks: &[String],
+    announce: &[IpNet],
+) -> String {
+    let mut c = String::from("frr defaults datacenter\n");
+    let _ = writeln!(c, "hostname {name}\n!");
+    let mut seq = 5;
+    for net in announce.iter().filter(|n| matches!(n, IpNet::V4(_))) {
+        let _ = writeln!(c, "ip prefix-list CLOS-OWN seq {seq} permit {net}");
+        seq += 5;
+    }
+    let _ = writeln!(c, "ip prefix-list CLOS-OWN seq {seq} deny 0.0.0.0/0 le 32");
+    c.push_str("route-map CLOS-OUT permit 10\n match ip address prefix-list CLOS-OWN\nexit\n");
+    c.push_str("route-map CLOS-IN permit 10\nexit\n!\n");
+    let _ = writeln!(c, "router bgp {asn}");
+    let _ = writeln!(c, " bgp router-id {router_id}");
+    c.push_str(" bgp bestpath as-path multipath-relax\n no bgp network import-check\n");
+    for u in uplinks {
+        let _ = writeln!(c, " neighbor {u} interface remote-as external");
+    }
+    c.push_str(" address-family ipv4 unicast\n  maximum-paths 64\n");
+    for net in announce.iter().filter(|n| matches!(n, IpNet::V4(_))) {
+        let _ = writeln!(c, "  network {net}");
+    }
+    for u in uplinks {
+        let _ = writeln!(c, "  neighbor {u} route-map CLOS-IN in");
+        let _ = writeln!(c, "  neighbor {u} route-map CLOS-OUT out");
+    }
+    c.push_str(" exit-address-family\nexit\n");
+    c
+}
+
+/// Where each FRR instance of a lab keeps its files.
+pub fn dir_of(lab_dir: &Path, node: &str) -> PathBuf {
+    lab_dir.join(node)
+}
+
+/// Counts of sessions by state, for summaries.
+pub fn count_states(sessions: &[Session]) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for s in sessions {
+        *m.entry(s.state.clone()).or_default() += 1;
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_summary_and_paths() {
+        // Trimmed from FRR 8.4.4 `show bgp ipv4 unicast summary json` on a lab leaf.
+        let v: Value = serde_json::from_str(
+            r#"{"ipv4Unicast":{"routerId":"10.254.0.3","as":4200000001,"ribCount":7,
+              "peers":{"swp1":{"remoteAs":4200000000,"state":"Established","pfxRcd":4},
+                       "swp3":{"remoteAs":4200010000,"state":"Active","pfxRcd":0}}}}"#,
+        )
+        .unwrap();
+        let (s, routes) = parse_summary(&v);
+        assert_eq!(routes, 7);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].state, "Established");
+        assert_eq!(s[0].prefixes_received, 4);
+        assert_eq!(count_states(&s)["Active"], 1);
+
+        let p: IpNet = "10.0.0.0/28".parse().unwrap();
+        let v: Value = serde_json::from_str(
+            r#"{"prefix":"10.0.0.0/28","paths":[{"peer":{"peerId":"fe80::1","interface":"swp3"}},
+              {"peer":{"peerId":"fe80::2","interface":"swp1"}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(parse_paths(&v, &p), ["swp3", "swp1"]);
+        let other: IpNet = "10.0.0.0/29".parse().unwrap();
+        assert!(parse_paths(&v, &other).is_empty());
+    }
+
+    #[test]
+    fn host_config_announces_exactly_its_list() {
+        let c = render_host(
+            "h1",
+            4_200_010_000,
+            "10.255.0.10".parse().unwrap(),
+            &["eth0".into(), "eth1".into()],
+            &["10.0.0.0/28".parse().unwrap()],
+        );
+        assert!(
+            c.contains(" neighbor eth1 interface remote-as external\n"),
+            "{c}"
+        );
+        assert!(c.contains("  network 10.0.0.0/28\n"), "{c}");
+        assert!(
+            c.contains("ip prefix-list CLOS-OWN seq 5 permit 10.0.0.0/28\n"),
+            "{c}"
+        );
+        assert!(
+            c.contains("ip prefix-list CLOS-OWN seq 10 deny 0.0.0.0/0 le 32\n"),
+            "{c}"
+        );
+    }
+}
