@@ -82,13 +82,13 @@ pub struct SessionStatus {
     pub downs: u64,
 }
 
-/// A session's identity in the driver: the peer, and the interface index for a session bound
-/// to one (0 otherwise).
-type Key = (IpAddr, u32);
+/// A session's identity: the peer, and the interface of a session bound to one.
+type Key = (IpAddr, Option<String>);
 
 enum Command {
     Add {
         key: Key,
+        ifindex: u32,
         spec: SessionSpec,
         socket: UdpSocket,
         target: SocketAddr,
@@ -150,7 +150,9 @@ impl BfdHandle {
     }
 
     /// Starts a session and returns its status, which changes as the session does. The
-    /// session's socket is opened here, so a missing interface or address is reported at once.
+    /// session's socket is opened here, so a missing interface or address is reported at once;
+    /// it is opened in the calling thread's network namespace, so call this from the
+    /// namespace the driver runs in (a task of its runtime does).
     pub fn add_session(&self, spec: SessionSpec) -> Result<watch::Receiver<SessionStatus>, Error> {
         spec.config.validate()?;
         if let (Some(local), peer) = (spec.local, spec.peer)
@@ -167,17 +169,19 @@ impl BfdHandle {
                 problem: format!("the link-local peer {} needs its interface", spec.peer),
             });
         }
-        let (socket, ifindex) = session_socket(&spec)?;
-        let key = (spec.peer, ifindex);
-        {
-            let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
-            if !keys.insert(key) {
-                return Err(Error::Duplicate {
-                    peer: spec.peer,
-                    interface: spec.interface,
-                });
-            }
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::NoRuntime);
         }
+        let key = (spec.peer, spec.interface.clone());
+        if !self.keys().insert(key.clone()) {
+            return Err(Error::Duplicate {
+                peer: spec.peer,
+                interface: spec.interface,
+            });
+        }
+        let (socket, ifindex) = session_socket(&spec).inspect_err(|_| {
+            self.keys().remove(&key);
+        })?;
         let target = match spec.peer {
             IpAddr::V6(ip) if ip.is_unicast_link_local() => {
                 SocketAddrV6::new(ip, CONTROL_PORT, 0, ifindex).into()
@@ -199,6 +203,7 @@ impl BfdHandle {
         });
         self.command(Command::Add {
             key,
+            ifindex,
             spec,
             socket,
             target,
@@ -210,16 +215,8 @@ impl BfdHandle {
     /// Stops the session with `peer` (on `interface`, if it was given one): the peer is told
     /// AdminDown, and the session's status watchers see their channel close.
     pub fn remove_session(&self, peer: IpAddr, interface: Option<&str>) -> Result<(), Error> {
-        let ifindex = match interface {
-            Some(name) => interface_index(name)?,
-            None => 0,
-        };
-        let key = (peer, ifindex);
-        let known = self
-            .keys
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&key);
+        let key = (peer, interface.map(str::to_owned));
+        let known = self.keys().remove(&key);
         if !known {
             return Err(Error::UnknownSession {
                 peer,
@@ -245,6 +242,10 @@ impl BfdHandle {
 
     fn command(&self, c: Command) -> Result<(), Error> {
         self.tx.send(c).map_err(|_| Error::Stopped)
+    }
+
+    fn keys(&self) -> std::sync::MutexGuard<'_, HashSet<Key>> {
+        self.keys.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -386,6 +387,8 @@ async fn receive(socket: UdpSocket, tx: mpsc::UnboundedSender<Received>) {
 
 struct Entry {
     key: Key,
+    /// The interface's index, 0 without one.
+    ifindex: u32,
     spec: SessionSpec,
     socket: UdpSocket,
     target: SocketAddr,
@@ -444,7 +447,7 @@ impl Entry {
             return false;
         }
         match source {
-            SocketAddr::V6(v6) if v6.ip().is_unicast_link_local() => v6.scope_id() == self.key.1,
+            SocketAddr::V6(v6) if v6.ip().is_unicast_link_local() => v6.scope_id() == self.ifindex,
             _ => true,
         }
     }
@@ -500,6 +503,7 @@ impl Driver {
         match c {
             Command::Add {
                 key,
+                ifindex,
                 spec,
                 socket,
                 target,
@@ -511,8 +515,10 @@ impl Driver {
                 tracing::info!(peer = %spec.peer, interface = ?spec.interface,
                     local = ?socket.local_addr().ok(), discriminator = discr.get(),
                     "BFD session added");
+                let peer = key.0;
                 let mut entry = Entry {
                     key,
+                    ifindex,
                     spec,
                     socket,
                     target,
@@ -521,7 +527,7 @@ impl Driver {
                     downs: 0,
                 };
                 entry.flush();
-                self.by_peer.entry(key.0).or_default().push(discr.get());
+                self.by_peer.entry(peer).or_default().push(discr.get());
                 self.sessions.insert(discr.get(), entry);
             }
             Command::Remove(key) => {

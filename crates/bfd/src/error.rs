@@ -72,6 +72,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("BFD sessions are added from within the tokio runtime that runs the driver")]
+    NoRuntime,
     #[error("the BFD driver has stopped")]
     Stopped,
 }
