@@ -80,6 +80,8 @@ pub struct SessionStatus {
     /// How many times the session has left Up: a watcher that missed a quick Down and Up in
     /// between two looks still learns of it.
     pub downs: u64,
+    /// Packets accepted for this session (after the GTSM and RFC 5880 checks).
+    pub received: u64,
 }
 
 /// A session's identity: the peer, and the interface of a session bound to one.
@@ -200,6 +202,7 @@ impl BfdHandle {
             tx_interval: None,
             detection_time: None,
             downs: 0,
+            received: 0,
         });
         self.command(Command::Add {
             key,
@@ -395,6 +398,7 @@ struct Entry {
     session: Session,
     status: watch::Sender<SessionStatus>,
     downs: u64,
+    received: u64,
 }
 
 impl Entry {
@@ -438,6 +442,7 @@ impl Entry {
             tx_interval: s.tx_interval(),
             detection_time: s.detection_time(),
             downs: self.downs,
+            received: self.received,
         }
     }
 
@@ -525,6 +530,7 @@ impl Driver {
                     session,
                     status,
                     downs: 0,
+                    received: 0,
                 };
                 entry.flush();
                 self.by_peer.entry(peer).or_default().push(discr.get());
@@ -593,6 +599,7 @@ impl Driver {
                 "BFD packet for no session");
             return;
         };
+        entry.received += 1;
         entry
             .session
             .handle(Input::Received(r.packet), Instant::now());

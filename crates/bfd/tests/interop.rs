@@ -330,3 +330,53 @@ fn removed_session_signals_admin_down() {
         "{dup:?}"
     );
 }
+
+/// GTSM (RFC 5881 section 5): a packet that arrives with a TTL below 255 is dropped, one with
+/// 255 is used.
+#[test]
+fn packets_below_ttl_255_are_dropped() {
+    let (ours, peer_ns, link) = pair();
+    let clos = Clos::start(&ours, specs(&link.local, 1, 2)[..1].to_vec());
+    let down = |my_discr: u32| {
+        clos_bfd::ControlPacket {
+            diag: Diag::None,
+            state: State::Down,
+            poll: false,
+            final_: false,
+            control_plane_independent: false,
+            demand: false,
+            multipoint: false,
+            detect_mult: 3,
+            my_discr,
+            your_discr: 0,
+            desired_min_tx: 1_000_000,
+            required_min_rx: 1_000_000,
+            required_min_echo_rx: 0,
+            auth: None,
+        }
+        .to_bytes()
+    };
+    peer_ns
+        .spawn_thread(move || {
+            let s = std::net::UdpSocket::bind("10.0.0.2:49152").unwrap();
+            s.set_ttl(254).unwrap();
+            s.send_to(&down(0xbad), "10.0.0.1:3784").unwrap();
+            s.set_ttl(255).unwrap();
+            s.send_to(&down(0x600d), "10.0.0.1:3784").unwrap();
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    // Both went the same way in order: once the second is used, the first was dropped.
+    let s = wait_until_with(TIMEOUT, "the TTL 255 packet", &[&clos], || {
+        let s = clos.sessions[0].borrow().clone();
+        if s.remote_discr == 0x600d {
+            Ok(s)
+        } else {
+            Err(format!("{s:?}").into())
+        }
+    })
+    .unwrap();
+    assert_eq!(s.received, 1, "{s:?}");
+    assert_eq!(s.state, State::Init, "{s:?}");
+}
