@@ -29,6 +29,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The host agent: routing on the host, endpoints, the FIB.
+    Agent(commands::agent::AgentArgs),
     /// The BGP speaker on its own: a route server, an emulated switch, a benchmark peer.
     #[command(subcommand)]
     Bgp(commands::bgp::BgpCommand),
@@ -69,6 +71,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Agent(args) => commands::agent::run(args, cli.output),
         Command::Bgp(cmd) => commands::bgp::run(cmd, cli.output),
         Command::Controller(args) => commands::controller::run(args),
         Command::Get(args) => commands::resources::get(args, cli.output),

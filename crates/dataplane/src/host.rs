@@ -236,11 +236,11 @@ impl Host {
         }
     }
 
-    /// Makes the interface's addresses exactly `desired`, except that an IPv6 link-local
-    /// address (`fe80::/10`) that is not desired is deleted only if it carries our tag, so the
-    /// kernel's own link-local address stays (see the module documentation). Deletes go first,
-    /// so an address can change its prefix length. Every change is attempted; the first
-    /// failure is returned after that.
+    /// Makes our addresses on the interface exactly `desired`: missing ones are added (tagged
+    /// ours), and an undesired address is deleted only if it carries our tag. Addresses of
+    /// others (the kernel's link-local, `127.0.0.1` on `lo`, one added by hand) are never
+    /// touched, so this is safe on `lo` too. Deletes go first, so an address can change its
+    /// prefix length. Every change is attempted; the first failure is returned after that.
     pub fn sync_addresses(
         &mut self,
         ifindex: u32,
@@ -255,7 +255,7 @@ impl Host {
         }
         let delete: Vec<IpNet> = current
             .iter()
-            .filter(|a| !want.contains(&a.net) && (a.ours || !is_ipv6_link_local(a.net)))
+            .filter(|a| !want.contains(&a.net) && a.ours)
             .map(|a| a.net)
             .collect();
         let add: Vec<IpNet> = want
@@ -477,13 +477,6 @@ fn address_message(ifindex: u32, net: IpNet, add: bool) -> AddressMessage {
     msg
 }
 
-fn is_ipv6_link_local(net: IpNet) -> bool {
-    match net.addr() {
-        IpAddr::V6(a) => a.segments()[0] & 0xffc0 == 0xfe80,
-        IpAddr::V4(_) => false,
-    }
-}
-
 /// Checks a name as the kernel's `dev_valid_name` does, so it is also safe as a path component
 /// under `/proc/sys`.
 fn validate_name(name: &str) -> Result<(), Error> {
@@ -604,15 +597,6 @@ fn set_sysctl(key: &str, value: &'static str) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn link_local() {
-        assert!(is_ipv6_link_local("fe80::1/64".parse().unwrap()));
-        assert!(is_ipv6_link_local("febf::1/64".parse().unwrap()));
-        assert!(!is_ipv6_link_local("fec0::1/64".parse().unwrap()));
-        assert!(!is_ipv6_link_local("fd00::5/128".parse().unwrap()));
-        assert!(!is_ipv6_link_local("10.0.0.5/32".parse().unwrap()));
-    }
 
     #[test]
     fn names() {

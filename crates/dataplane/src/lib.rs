@@ -8,9 +8,9 @@
 //!
 //! Contract shared by every module: Clos touches only kernel objects it tagged (routes and
 //! nexthop objects carry our protocol number; nexthop ids come from our range), and adopts or
-//! removes only those. The one exception is the interfaces the agent owns outright (its dummy
-//! and its endpoints' host sides), whose addresses [`host::Host::sync_addresses`] makes exactly
-//! the desired ones, sparing only IPv6 link-local addresses it did not tag. Everything here is synchronous and needs `CAP_NET_ADMIN`.
+//! removes only those; addresses too carry our protocol number (`IFA_PROTO`), so
+//! [`host::Host::sync_addresses`] is safe even on `lo`. Everything here is synchronous and
+//! needs `CAP_NET_ADMIN`.
 
 mod error;
 pub mod fib;

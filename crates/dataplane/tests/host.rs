@@ -165,12 +165,12 @@ fn sync_addresses_adds_removes_and_keeps_the_kernels_link_local() {
     })
     .unwrap();
 
-    // Addresses someone added by hand: the global one is not desired, so it goes; the
-    // link-local one is not ours, so it stays, like the kernel's.
+    // Addresses someone added by hand are not ours: they stay, like the kernel's link-local.
     ns.ip(&["addr", "add", "192.0.2.9/24", "dev", dev]).unwrap();
     ns.add_addr(dev, "fe80::2/64").unwrap();
     let mut untagged_ll = kernel_ll.clone();
     untagged_ll.push(net("fe80::2/64"));
+    untagged_ll.push(net("192.0.2.9/24"));
 
     let desired = [
         net("10.0.0.5/32"),
@@ -183,7 +183,7 @@ fn sync_addresses_adds_removes_and_keeps_the_kernels_link_local() {
         report,
         AddressReport {
             added: vec![net("10.0.0.5/32"), net("fd00::5/128"), net("fe80::1/64")],
-            deleted: vec![net("192.0.2.9/24")],
+            deleted: vec![],
         }
     );
     let got = ip_addrs(&ns, dev);

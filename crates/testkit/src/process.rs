@@ -145,3 +145,9 @@ impl Drop for Daemon {
         self.kill();
     }
 }
+
+impl crate::wait::Diagnose for Daemon {
+    fn diagnose(&self) -> String {
+        format!("--- {} log ---\n{}", self.name, self.log_tail(40))
+    }
+}

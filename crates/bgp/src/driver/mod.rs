@@ -146,6 +146,33 @@ pub struct SpeakerSpec {
     pub listen_ranges: Vec<ListenRange>,
     /// Prefixes announced to every peer from the start.
     pub originate: Vec<Prefix>,
+    /// Equal-cost multipath in the Loc-RIB.
+    pub multipath: Multipath,
+}
+
+/// Which paths of a prefix share the load (ECMP): at most `max_paths` (1 turns multipath off)
+/// among those equal to the best path down to the AS_PATH, whose length is enough with
+/// `relax` (FRR's `bgp bestpath as-path multipath-relax`, which RFC 7938 fabrics need, since
+/// each ToR or spine has an AS of its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Multipath {
+    pub max_paths: std::num::NonZeroU16,
+    pub relax: bool,
+}
+
+impl Multipath {
+    /// The most paths a Loc-RIB entry may share the load over.
+    pub const MAX_PATHS: u16 = 64;
+}
+
+impl Default for Multipath {
+    /// A host with two ToRs wants both; a route server rarely needs more than 8.
+    fn default() -> Self {
+        Multipath {
+            max_paths: std::num::NonZeroU16::new(8).unwrap_or(std::num::NonZeroU16::MIN),
+            relax: true,
+        }
+    }
 }
 
 /// Errors of the driver.
@@ -453,7 +480,7 @@ impl Speaker {
             by_ifindex,
             conns: HashMap::new(),
             next_conn: 1,
-            routes: Routes::new(local_as, policies),
+            routes: Routes::with_multipath(local_as, policies, spec.multipath),
             subscribers: Vec::new(),
             events: tx.clone(),
         };
@@ -619,6 +646,9 @@ impl Speaker {
                     let p = p.as_ref()?;
                     let mut status = self.routes.status(i, p.status_address(), p.session.state());
                     status.listen_range = p.range.map(|r| self.ranges[r].spec.prefix);
+                    if let PeerAddress::Interface(name) = &p.spec.address {
+                        status.interface = Some(name.clone());
+                    }
                     Some(status)
                 });
                 let _ = reply.send(SpeakerStatus {

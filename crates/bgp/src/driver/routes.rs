@@ -21,6 +21,8 @@ use crate::policy::{
     wellknown,
 };
 use crate::rib::{self, Change, PeerId, PeerInfo, Rib, RibConfig, Route};
+
+use super::Multipath;
 use crate::session::State;
 use crate::wire::attr::as4;
 use crate::wire::{
@@ -44,6 +46,14 @@ pub struct PeerStatus {
     /// The listen range a dynamic neighbour was accepted from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listen_range: Option<ipnet::IpNet>,
+    /// The interface of an unnumbered neighbour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
+    /// The RIB's id for this peer's routes while it has any: the `peer` of the
+    /// [`crate::rib::NextHopEntry`]s in Loc-RIB changes, so a FIB can tell which neighbour, and
+    /// so which interface, a next hop belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rib_id: Option<u32>,
 }
 
 /// The whole speaker, for status output.
@@ -316,10 +326,17 @@ fn to_next_hop(ip: IpAddr) -> NextHop {
 
 impl Routes {
     pub fn new(local_as: u32, policies: Vec<PeerPolicy>) -> Self {
+        Self::with_multipath(local_as, policies, Multipath::default())
+    }
+
+    pub fn with_multipath(
+        local_as: u32,
+        policies: Vec<PeerPolicy>,
+        multipath: Multipath,
+    ) -> Self {
         let config = RibConfig {
-            // A host with two ToRs wants both; a route server rarely needs more than 8.
-            max_paths: std::num::NonZeroU16::new(8).unwrap_or(std::num::NonZeroU16::MIN),
-            multipath_relax: true,
+            max_paths: multipath.max_paths,
+            multipath_relax: multipath.relax,
             ..RibConfig::default()
         };
         Routes {
@@ -775,6 +792,8 @@ impl Routes {
                     g.sent.values().filter(|from| **from != Some(i)).count()
                 }),
             listen_range: None,
+            interface: None,
+            rib_id: peer.id.map(|id| id.0),
         }
     }
 

@@ -1,5 +1,6 @@
 //! One module per top-level subcommand.
 
+pub mod agent;
 pub mod bgp;
 pub mod controller;
 pub mod fabric;
