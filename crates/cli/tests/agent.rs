@@ -412,7 +412,9 @@ fn agent_routes_on_the_host_with_ecmp() {
         ])
         .unwrap();
     // The forged entry: the victim's address (assigned to h2) as a local endpoint here.
-    f.write_config("endpoints:\n  - ip: 10.0.1.64\n    interface: forged0\n");
+    f.write_config(
+        "metrics_listen: 127.0.0.1:9180\nendpoints:\n  - ip: 10.0.1.64\n    interface: forged0\n",
+    );
     f.host
         .ip(&[
             "link", "add", "forged0", "type", "veth", "peer", "name", "forged1",
@@ -444,6 +446,23 @@ fn agent_routes_on_the_host_with_ecmp() {
         .filter(|s| s["state"] == "Established")
         .count();
     assert_eq!(established, 2, "{status}");
+
+    // Prometheus metrics, as a scraper in the host sees them.
+    let metrics = f
+        .host
+        .exec("curl", &["-sf", "http://127.0.0.1:9180/metrics"])
+        .unwrap();
+    for line in [
+        "clos_agent_bgp_sessions_established 2",
+        "clos_agent_bgp_sessions_configured 2",
+        "clos_agent_controller_connected 1",
+    ] {
+        assert!(metrics.contains(line), "{line} missing:\n{metrics}");
+    }
+    assert!(
+        metrics.contains("clos_agent_fib_operations_total{op=\"added\"}"),
+        "{metrics}"
+    );
 
     // Others' routes survive the reconcile; our stale one does not.
     assert_foreign_route(&f.host, "203.0.113.0/24");
