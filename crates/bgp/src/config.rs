@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
-use crate::driver::{ListenRange, PeerAddress, PeerPolicy, PeerSpec, SpeakerSpec};
+use crate::driver::{ListenRange, Multipath, PeerAddress, PeerPolicy, PeerSpec, SpeakerSpec};
 use crate::policy::{Policy, PolicyConfig};
 use crate::session::{GracefulRestartConfig, RemoteAs, SessionConfig};
 use crate::wire::Prefix;
@@ -125,6 +125,29 @@ pub struct GracefulRestartSection {
     pub restart_time: u16,
 }
 
+/// Equal-cost multipath (ECMP) in the Loc-RIB.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MultipathSection {
+    /// Share the load over at most this many paths of a prefix (1 to 64; 1 turns multipath
+    /// off).
+    #[serde(default = "default_max_paths")]
+    pub max_paths: u16,
+    /// Paths whose AS_PATHs differ but have the same length share the load too (FRR's
+    /// `bgp bestpath as-path multipath-relax`): what fabrics with one AS per switch need.
+    #[serde(default = "default_true")]
+    pub relax: bool,
+}
+
+impl Default for MultipathSection {
+    fn default() -> Self {
+        MultipathSection {
+            max_paths: default_max_paths(),
+            relax: true,
+        }
+    }
+}
+
 /// The whole file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -151,12 +174,21 @@ pub struct SpeakerConfig {
     /// Dynamic neighbours, accepted on the `listen` addresses.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub listen_ranges: Vec<ListenRangeConfig>,
+    /// Equal-cost multipath: `{ max_paths: 8, relax: true }` unless given.
+    #[serde(default)]
+    pub multipath: MultipathSection,
     /// Prefix lists, AS-path lists, community lists and named policies, referenced by the
     /// peers' `import` and `export`.
     #[serde(default)]
     pub policy: PolicyConfig,
 }
 
+fn default_max_paths() -> u16 {
+    Multipath::default().max_paths.get()
+}
+fn default_true() -> bool {
+    true
+}
 fn default_max_prefix_restart() -> u64 {
     60
 }
@@ -445,11 +477,27 @@ impl SpeakerConfig {
             });
         }
         let listen_ranges = self.listen_ranges(&policies)?;
+        let max_paths = std::num::NonZeroU16::new(self.multipath.max_paths)
+            .filter(|n| n.get() <= Multipath::MAX_PATHS)
+            .ok_or_else(|| {
+                bad(
+                    "multipath.max_paths",
+                    format!(
+                        "{} is out of range: give 1 (no multipath) to {}",
+                        self.multipath.max_paths,
+                        Multipath::MAX_PATHS
+                    ),
+                )
+            })?;
         Ok(SpeakerSpec {
             listen: self.listen.clone(),
             peers,
             listen_ranges,
             originate,
+            multipath: Multipath {
+                max_paths,
+                relax: self.multipath.relax,
+            },
         })
     }
 }
@@ -493,8 +541,30 @@ mod tests {
                 max_prefix_restart: 60,
                 limit: Some(10),
             }],
+            multipath: MultipathSection::default(),
             policy: PolicyConfig::default(),
         }
+    }
+
+    #[test]
+    fn multipath_defaults_and_yaml() {
+        let spec = base().validate().unwrap();
+        assert_eq!(spec.multipath, Multipath::default());
+        assert_eq!(spec.multipath.max_paths.get(), 8);
+        assert!(spec.multipath.relax);
+        let yaml = "asn: 65001\nrouter_id: 10.0.0.1\nmultipath: { max_paths: 1 }\n";
+        let cfg: SpeakerConfig = serde_yaml_ng::from_str(yaml).unwrap();
+        let spec = cfg.validate().unwrap();
+        assert_eq!(spec.multipath.max_paths.get(), 1);
+        assert!(spec.multipath.relax, "relax keeps its default");
+        let yaml = "asn: 65001\nrouter_id: 10.0.0.1\nmultipath: { relax: false, max_paths: 64 }\n";
+        let cfg: SpeakerConfig = serde_yaml_ng::from_str(yaml).unwrap();
+        let spec = cfg.validate().unwrap();
+        assert_eq!(spec.multipath.max_paths.get(), 64);
+        assert!(!spec.multipath.relax);
+        let yaml = "asn: 65001\nrouter_id: 10.0.0.1\nmultipath: { paths: 2 }\n";
+        let err = serde_yaml_ng::from_str::<SpeakerConfig>(yaml).unwrap_err();
+        assert!(err.to_string().contains("unknown field `paths`"), "{err}");
     }
 
     #[test]
@@ -547,6 +617,14 @@ mod tests {
                 "router_id",
             ),
             (Box::new(|c| c.hold_time = 2), "hold_time"),
+            (
+                Box::new(|c| c.multipath.max_paths = 0),
+                "multipath.max_paths",
+            ),
+            (
+                Box::new(|c| c.multipath.max_paths = 65),
+                "multipath.max_paths",
+            ),
             (
                 Box::new(|c| c.originate = vec!["10.0.0.0/33".into()]),
                 "originate[0]",

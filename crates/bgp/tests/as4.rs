@@ -66,6 +66,7 @@ fn two_octet_peer(local_as: u32) {
             peers: vec![peer],
             listen_ranges: Vec::new(),
             originate: vec![OURS.parse().unwrap()],
+            multipath: Default::default(),
         },
     );
     exa.wait_established(ip("10.0.0.1"), TIMEOUT).unwrap();

@@ -58,6 +58,7 @@ fn setup(restart_time: u16) -> Setup {
             peers: vec![peer],
             listen_ranges: Vec::new(),
             originate: vec![],
+            multipath: Default::default(),
         },
     );
     wait_status(&clos, &frr, "FRR's route, not stale", |s| {

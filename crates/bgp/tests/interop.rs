@@ -31,6 +31,7 @@ fn clos_spec() -> SpeakerSpec {
         }],
         listen_ranges: Vec::new(),
         originate: vec!["192.0.2.0/24".parse::<Prefix>().unwrap()],
+        multipath: Default::default(),
     }
 }
 
@@ -251,6 +252,7 @@ fn transit_and_multipath_between_bird_and_frr() {
             peers: vec![to_bird, to_frr],
             listen_ranges: Vec::new(),
             originate: vec![],
+            multipath: Default::default(),
         },
     );
 
@@ -353,6 +355,7 @@ fn ipv6_session_with_frr() {
             peers: vec![peer],
             listen_ranges: Vec::new(),
             originate: vec!["2001:db8:aa::/48".parse().unwrap()],
+            multipath: Default::default(),
         },
     );
     frr.wait_received(

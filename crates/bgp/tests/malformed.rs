@@ -78,6 +78,7 @@ fn fabric() -> Fabric {
             peers: vec![to_injector, to_sink],
             listen_ranges: Vec::new(),
             originate: vec![],
+            multipath: Default::default(),
         },
     );
     Fabric {

@@ -50,6 +50,7 @@ fn clos(ns: &clos_testkit::Netns, originate: &[&str]) -> SpeakerHandle {
             peers: vec![peer],
             listen_ranges: Vec::new(),
             originate: originate.iter().map(|p| p.parse().unwrap()).collect(),
+            multipath: Default::default(),
         },
     )
 }

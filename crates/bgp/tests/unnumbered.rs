@@ -114,6 +114,7 @@ fn start_clos(left: &Netns, link: &Link, listen: bool) -> SpeakerHandle {
             }],
             listen_ranges: Vec::new(),
             originate: vec![OURS_V4.parse::<Prefix>().unwrap(), OURS_V6.parse().unwrap()],
+            multipath: Default::default(),
         },
     )
 }
@@ -308,6 +309,7 @@ fn a_missing_interface_is_reported_by_spawn() {
             }],
             listen_ranges: Vec::new(),
             originate: Vec::new(),
+            multipath: Default::default(),
         };
         let result = block_on(Speaker::spawn(spec)).map(drop);
         tx.send(result.map_err(|e| e.to_string())).unwrap();

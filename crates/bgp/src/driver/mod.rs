@@ -161,7 +161,8 @@ pub struct Multipath {
 }
 
 impl Multipath {
-    /// The most paths a Loc-RIB entry may share the load over.
+    /// The most paths a Loc-RIB entry may share the load over: far more than any host's or
+    /// switch's uplinks, and a bound on the size of each Loc-RIB change.
     pub const MAX_PATHS: u16 = 64;
 }
 

@@ -325,15 +325,13 @@ fn to_next_hop(ip: IpAddr) -> NextHop {
 }
 
 impl Routes {
+    /// With the default multipath settings.
+    #[cfg(test)]
     pub fn new(local_as: u32, policies: Vec<PeerPolicy>) -> Self {
         Self::with_multipath(local_as, policies, Multipath::default())
     }
 
-    pub fn with_multipath(
-        local_as: u32,
-        policies: Vec<PeerPolicy>,
-        multipath: Multipath,
-    ) -> Self {
+    pub fn with_multipath(local_as: u32, policies: Vec<PeerPolicy>, multipath: Multipath) -> Self {
         let config = RibConfig {
             max_paths: multipath.max_paths,
             multipath_relax: multipath.relax,
