@@ -288,6 +288,53 @@ fn netlink_nexthop(root: &Path) {
     }
 }
 
+/// BFD packets as FRR and BIRD send them (crates/bfd/src/wire.rs has the capture), alone and
+/// as a handshake fed to a session: its Down, our Init is answered with its Up.
+fn bfd_packet(root: &Path) {
+    use clos_bfd::wire::{Auth, ControlPacket};
+    use clos_bfd::{Diag, State};
+    let packet = |state, your_discr| ControlPacket {
+        diag: Diag::None,
+        state,
+        poll: false,
+        final_: false,
+        control_plane_independent: false,
+        demand: false,
+        multipoint: false,
+        detect_mult: 3,
+        my_discr: 0x6846_9099,
+        your_discr,
+        desired_min_tx: if state == State::Up { 100_000 } else { 1_000_000 },
+        required_min_rx: 100_000,
+        required_min_echo_rx: 0,
+        auth: None,
+    };
+    let down = packet(State::Down, 0).to_bytes();
+    let up = ControlPacket {
+        poll: true,
+        ..packet(State::Up, 0x11)
+    }
+    .to_bytes();
+    let auth = ControlPacket {
+        auth: Some(Auth {
+            auth_type: 1.into(),
+            data: b"\x01secret".to_vec(),
+        }),
+        ..packet(State::Up, 0x11)
+    }
+    .to_bytes();
+    write(root, "bfd_packet", "down", &[&[0], &down]);
+    write(root, "bfd_packet", "up-poll", &[&[0], &up]);
+    write(root, "bfd_packet", "auth", &[&[0], &auth]);
+    let rec = |gap: u8, p: &[u8]| [&[gap, p.len() as u8][..], p].concat();
+    write(
+        root,
+        "bfd_packet",
+        "handshake",
+        &[&[1], &rec(10, &down), &rec(10, &up), &rec(250, &up)],
+    );
+}
+
 fn main() {
     let root: PathBuf = std::env::args_os()
         .nth(1)
@@ -299,5 +346,6 @@ fn main() {
     bgp_session(&root);
     nd_ra(&root);
     netlink_nexthop(&root);
+    bfd_packet(&root);
     println!("seeds written under {}", root.display());
 }
