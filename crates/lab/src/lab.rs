@@ -636,13 +636,10 @@ impl Lab {
         Ok(())
     }
 
-    /// Stops a node's processes of `kind` (all when `None`) with `signal`, and forgets them.
-    pub fn stop(
-        &mut self,
-        node: &str,
-        kind: Option<&str>,
-        signal: rustix::process::Signal,
-    ) -> Result<usize> {
+    /// Stops a node's processes of `kind` (all when `None`), with SIGKILL when `kill`, else
+    /// SIGTERM (SIGINT for the controller, which stops cleanly on it), and forgets them.
+    /// Returns how many were signalled.
+    pub fn stop(&mut self, node: &str, kind: Option<&str>, kill: bool) -> Result<usize> {
         self.node(node)?;
         let ns = self.node(node)?.netns.clone();
         let in_ns = sys::netns_pids(&ns);
@@ -652,6 +649,11 @@ impl Lab {
             if p.node == node && kind.is_none_or(|k| k == p.kind) {
                 // Only a pid that still is in the lab's namespace is ours to signal.
                 if in_ns.contains(&p.pid) {
+                    let signal = match (kill, p.kind.as_str()) {
+                        (true, _) => rustix::process::Signal::KILL,
+                        (false, "controller") => rustix::process::Signal::INT,
+                        (false, _) => rustix::process::Signal::TERM,
+                    };
                     sys::signal(p.pid, signal);
                     stopped += 1;
                 }

@@ -62,6 +62,9 @@ pub struct UpArgs {
     /// Remove an existing lab of the same name first, even a healthy one.
     #[arg(long)]
     rebuild: bool,
+    /// The lab's name, overriding the topology's (several labs can run side by side).
+    #[arg(short, long)]
+    name: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -132,14 +135,23 @@ pub fn run(cmd: LabCommand, format: OutputFormat) -> anyhow::Result<()> {
 }
 
 fn up(args: UpArgs, format: OutputFormat) -> anyhow::Result<()> {
-    let topology = match &args.topology {
+    let mut topology = match &args.topology {
         Some(path) => Topology::load(path)?,
         None => Topology::default(),
     };
+    if let Some(name) = &args.name {
+        topology.name = name.clone();
+    }
     let dir = args
         .dir
         .clone()
         .unwrap_or_else(|| clos_lab::default_dir(&topology.name));
+    // Without -t, an existing lab keeps its own topology.
+    if args.topology.is_none()
+        && let Ok(lab) = Lab::open(&dir)
+    {
+        topology = lab.state().topology.clone();
+    }
     let opts = UpOptions {
         topology,
         dir,

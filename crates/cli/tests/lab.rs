@@ -1,0 +1,410 @@
+//! `clos lab` end to end: whole fabrics in namespaces (FRR switches, the controller, a host
+//! per namespace), driven through the `clos` binary. Needs root and FRR. Each test's lab is
+//! named `t<pid><letter>` and removed with `clos lab down` when the test ends; labs of killed
+//! test runs are removed by the next run.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use clos_lab::{Lab, frr, sys};
+use ipnet::IpNet;
+use serde_json::Value;
+
+const CLOS: &str = env!("CARGO_BIN_EXE_clos");
+
+/// The default topology with FRR on the hosts instead of the agent.
+const FRR_HOSTS: &str = "host_software: frr
+spines: [{name: s1}, {name: s2}]
+racks:
+  - name: r1
+    leaves: [{name: r1-l1}, {name: r1-l2}]
+    hosts: [{name: r1-h1}, {name: r1-h2}]
+  - name: r2
+    leaves: [{name: r2-l1}, {name: r2-l2}]
+    hosts: [{name: r2-h1}, {name: r2-h2}]
+";
+
+/// Removes the labs of test processes that no longer exist.
+fn sweep_dead_runs() {
+    let mut dead = BTreeSet::new();
+    for ns in sys::netns_list() {
+        let Some(rest) = ns.strip_prefix("closlab-t") else {
+            continue;
+        };
+        let name = format!("t{}", rest.split('-').next().unwrap_or_default());
+        let pid: String = name[1..].chars().take_while(char::is_ascii_digit).collect();
+        if !pid.is_empty() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            dead.insert(name);
+        }
+    }
+    for name in dead {
+        let _ = clos_lab::down(&std::env::temp_dir().join("nonexistent"), &name);
+    }
+}
+
+struct LabRun {
+    name: String,
+    dir: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+impl LabRun {
+    /// `clos lab up` with `topology` (the built-in default when `None`).
+    fn up(letter: char, topology: Option<&str>) -> LabRun {
+        sweep_dead_runs();
+        let tmp = tempfile::tempdir().unwrap();
+        // FRR drops privileges and must reach its directories inside.
+        let mut perm = std::fs::metadata(tmp.path()).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+        std::fs::set_permissions(tmp.path(), perm).unwrap();
+        let run = LabRun {
+            name: format!("t{}{letter}", std::process::id()),
+            dir: tmp.path().join("lab"),
+            _tmp: tmp,
+        };
+        let mut args = vec!["up".to_string()];
+        if let Some(t) = topology {
+            let path = run._tmp.path().join("topology.yaml");
+            std::fs::write(&path, t).unwrap();
+            args.extend(["-t".into(), path.display().to_string()]);
+        }
+        let o = run.lab_cmd(&args);
+        assert!(o.status.success(), "clos lab up failed: {}", text(&o));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains(&format!("lab {} is up", run.name)), "{out}");
+        run
+    }
+
+    fn lab_cmd(&self, args: &[String]) -> Output {
+        let mut cmd = Command::new(CLOS);
+        // The lab's flags right after the subcommand: `exec` takes everything after `--`.
+        cmd.arg("lab").arg(&args[0]);
+        cmd.args(["--name", &self.name]).arg("--dir").arg(&self.dir);
+        cmd.args(&args[1..]);
+        cmd.output().unwrap()
+    }
+
+    fn clos(&self, args: &[&str]) -> Output {
+        self.lab_cmd(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    fn check(&self) -> (bool, Value, Output) {
+        let o = self.clos(&["check", "-o", "json"]);
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+        (o.status.success(), v, o)
+    }
+
+    /// Polls `clos lab check` until it passes (the fabric reconverges after a fault).
+    fn wait_check(&self, after: &str) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let (ok, v, o) = self.check();
+            if ok {
+                assert_eq!(v["ok"], true, "exit 0 but not ok: {}", text(&o));
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "clos lab check still fails after {after}: {}",
+                text(&o)
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    fn lab(&self) -> Lab {
+        Lab::open(&self.dir).unwrap()
+    }
+
+    fn namespaces(&self) -> Vec<String> {
+        let prefix = format!("closlab-{}-", self.name);
+        sys::netns_list()
+            .into_iter()
+            .filter(|n| n.starts_with(&prefix))
+            .collect()
+    }
+}
+
+impl Drop for LabRun {
+    fn drop(&mut self) {
+        let o = self.clos(&["down"]);
+        if !o.status.success() {
+            eprintln!("clos lab down failed: {}", text(&o));
+        }
+    }
+}
+
+fn up_checks_and_goes_down(run: LabRun) {
+    // Every switch session is up, every host has its ECMP paths.
+    let o = run.clos(&["status", "-o", "json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let s: Value = serde_json::from_slice(&o.stdout).unwrap();
+    for sw in s["switches"].as_array().unwrap() {
+        assert_eq!(sw["sessions_established"], sw["sessions"], "{sw}");
+        assert_eq!(sw["processes_alive"], true, "{sw}");
+    }
+    for h in s["hosts"].as_array().unwrap() {
+        assert_eq!(h["ecmp_paths"], 2, "{h}");
+    }
+
+    let (ok, v, o) = run.check();
+    assert!(ok, "clos lab check failed: {}", text(&o));
+    // 4 hosts: 12 pings, and 8 host pairs across racks with 2 next hops each.
+    assert_eq!(v["reachability"].as_array().unwrap().len(), 12, "{v}");
+    let ecmp = v["ecmp"].as_array().unwrap();
+    assert_eq!(ecmp.len(), 8, "{v}");
+    assert!(ecmp.iter().all(|e| e["next_hops"] == 2), "{v}");
+
+    // `up` again: the lab is up already, nothing is rebuilt.
+    let o = run.clos(&["up"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("is already up"),
+        "{}",
+        text(&o)
+    );
+
+    // exec runs inside the host's namespace: it has its address.
+    let lab = run.lab();
+    let addr = lab.state().hosts["r1-h1"].address;
+    let o = run.clos(&["exec", "r1-h1", "--", "ip", "-o", "addr", "show"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(&format!("{addr}/32")),
+        "{}",
+        text(&o)
+    );
+    // A failing command's exit status comes through.
+    let o = run.clos(&["exec", "r1-h1", "--", "false"]);
+    assert!(!o.status.success());
+
+    // down removes every namespace and process.
+    assert_eq!(run.namespaces().len(), 11);
+    let pids: Vec<u32> = lab.state().processes.iter().map(|p| p.pid).collect();
+    let o = run.clos(&["down"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(run.namespaces().is_empty(), "{:?}", run.namespaces());
+    assert!(!run.dir.exists());
+    assert!(
+        pids.iter().all(|p| !sys::alive(*p)),
+        "a lab process survived down"
+    );
+}
+
+#[test]
+fn lab_with_frr_hosts_comes_up_checks_and_goes_down() {
+    up_checks_and_goes_down(LabRun::up('f', Some(FRR_HOSTS)));
+}
+
+/// `clos lab up` killed halfway (the controller and the switches running, the hosts not yet):
+/// `clos lab down` removes every namespace and process it left.
+#[test]
+fn down_cleans_up_after_an_interrupted_up() {
+    sweep_dead_runs();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut perm = std::fs::metadata(tmp.path()).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    std::fs::set_permissions(tmp.path(), perm).unwrap();
+    let name = format!("t{}i", std::process::id());
+    let dir = tmp.path().join("lab");
+    let topo = tmp.path().join("topology.yaml");
+    std::fs::write(&topo, FRR_HOSTS).unwrap();
+    let mut up = Command::new(CLOS)
+        .args(["lab", "up", "--name", &name, "-t"])
+        .arg(&topo)
+        .arg("--dir")
+        .arg(&dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let pids = loop {
+        if let Ok(lab) = Lab::open(&dir)
+            && lab.state().processes.iter().any(|p| p.kind == "bgpd")
+        {
+            break lab
+                .state()
+                .processes
+                .iter()
+                .map(|p| p.pid)
+                .collect::<Vec<_>>();
+        }
+        assert!(Instant::now() < deadline, "up never started the switches");
+        assert!(up.try_wait().unwrap().is_none(), "up ended early");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    up.kill().unwrap();
+    up.wait().unwrap();
+    let prefix = format!("closlab-{name}-");
+    assert!(sys::netns_list().iter().any(|n| n.starts_with(&prefix)));
+
+    let o = Command::new(CLOS)
+        .args(["lab", "down", "--name", &name])
+        .arg("--dir")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let left: Vec<String> = sys::netns_list()
+        .into_iter()
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(!dir.exists());
+    // The daemons were children of the killed `up`; they are gone (or zombies of nobody).
+    assert!(
+        pids.iter().all(|p| !sys::alive(*p)),
+        "a process survived down"
+    );
+}
+
+/// A host announcing another host's /32, a more-specific of another rack's block and a
+/// default route: its leaves accept none of them (they accept its own block), no switch
+/// carries them, and every host still reaches the victim.
+#[test]
+fn hijacks_are_rejected_at_the_leaves() {
+    let run = LabRun::up('h', Some(FRR_HOSTS));
+    let mut lab = run.lab();
+    let hosts = lab.state().hosts.clone();
+    let victim = &hosts["r2-h1"];
+    let other_block = hosts["r2-h2"]
+        .advertisements
+        .iter()
+        .find(|n| n.prefix_len() < 32)
+        .copied()
+        .expect("r2-h2 has a block");
+    let more_specific = IpNet::new(other_block.addr(), other_block.prefix_len() + 1).unwrap();
+    let bogus: Vec<IpNet> = vec![
+        IpNet::new(victim.address.into(), 32).unwrap(),
+        more_specific,
+        "0.0.0.0/0".parse().unwrap(),
+    ];
+    let own = hosts["r1-h2"].advertisements.clone();
+    let mut announce = own.clone();
+    announce.extend(bogus.iter().copied());
+
+    // r1-h2 turns rogue: its software is replaced by FRR announcing the bogus prefixes too.
+    assert!(lab.stop("r1-h2", None, true).unwrap() > 0);
+    lab.start_host("r1-h2", std::path::Path::new(CLOS), Some(&announce))
+        .unwrap();
+    let attacker_dir = run.dir.join("r1-h2").join("frr");
+    let leaves = ["r1-l1", "r1-l2"];
+    let port_of = |leaf: &str| {
+        lab.plan()
+            .node(leaf)
+            .unwrap()
+            .ports
+            .iter()
+            .find(|p| p.1 == "r1-h2")
+            .unwrap()
+            .0
+            .clone()
+    };
+
+    // The attacker really sends them, and its leaves take its own block from it again.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let sent = frr::vtysh_json(
+            &attacker_dir,
+            "show bgp ipv4 unicast neighbors eth0 advertised-routes json",
+        )
+        .unwrap_or(Value::Null);
+        let sent_all = bogus
+            .iter()
+            .all(|b| sent["advertisedRoutes"].get(b.to_string()).is_some());
+        let own_back = leaves.iter().all(|l| {
+            own.iter().all(|p| {
+                frr::paths_of(&run.dir.join(l), p)
+                    .unwrap_or_default()
+                    .contains(&port_of(l))
+            })
+        });
+        if sent_all && own_back {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the rogue host's session did not come back: sent {sent}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // Rejected at its leaves; nowhere in the fabric from it.
+    for sw in lab.plan().switches() {
+        for b in &bogus {
+            let paths = frr::paths_of(&run.dir.join(&sw.name), b).unwrap();
+            if leaves.contains(&sw.name.as_str()) {
+                assert!(
+                    !paths.contains(&port_of(&sw.name)),
+                    "{} accepted {b} from the rogue host: {paths:?}",
+                    sw.name
+                );
+            }
+            // Nobody announces these legitimately: no switch may have them at all.
+            assert!(paths.is_empty(), "{} has {b}: {paths:?}", sw.name);
+        }
+    }
+    // Traffic to the victim (and everyone) still reaches its destination.
+    run.wait_check("the hijack attempt");
+}
+
+/// Faults, one after the other, each followed by a passing check: a cut host uplink, a
+/// stopped spine, a host's routing software killed with SIGKILL and restarted, and the
+/// controller stopped.
+#[test]
+fn faults_leave_the_fabric_reachable() {
+    let run = LabRun::up('x', Some(FRR_HOSTS));
+    let mut lab = run.lab();
+
+    // Cut r1-h1's first uplink at the leaf: traffic continues over the other.
+    let (port, _, _) = lab
+        .plan()
+        .node("r1-l1")
+        .unwrap()
+        .ports
+        .iter()
+        .find(|p| p.1 == "r1-h1")
+        .unwrap()
+        .clone();
+    let leaf_ns = lab.plan().node("r1-l1").unwrap().netns.clone();
+    sys::ip_n(&leaf_ns, &["link", "set", &port, "down"]).unwrap();
+    run.wait_check("cutting r1-h1's uplink to r1-l1");
+    let (_, v, _) = run.check();
+    let cut: Vec<&Value> = v["ecmp"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["host"] == "r1-h1")
+        .collect();
+    assert!(
+        cut.iter().all(|e| e["next_hops"] == 1 && e["want"] == 1),
+        "{v}"
+    );
+
+    // Stop a spine.
+    assert!(lab.stop("s1", None, true).unwrap() > 0);
+    run.wait_check("stopping spine s1");
+
+    // Kill a host's routing software and start it again.
+    let software = lab.plan().node("r2-h1").unwrap().host_software;
+    assert!(lab.stop("r2-h1", None, true).unwrap() > 0);
+    lab.start_host("r2-h1", std::path::Path::new(CLOS), None)
+        .unwrap();
+    assert_eq!(lab.plan().node("r2-h1").unwrap().host_software, software);
+    run.wait_check("restarting r2-h1");
+
+    // Stop the controller: the fabric keeps forwarding.
+    assert!(lab.stop("mgmt", Some("controller"), false).unwrap() > 0);
+    run.wait_check("stopping the controller");
+}
