@@ -13,8 +13,8 @@ const CLOS: &str = env!("CARGO_BIN_EXE_clos");
 const TIMEOUT: Duration = Duration::from_secs(60);
 /// A's loopback address, announced by the speaker.
 const SERVICE: &str = "192.0.2.1";
-/// Echo requests, one every 10 ms: far more than the restart takes (checked below).
-const PINGS: u32 = 3000;
+/// Echo requests, one every 10 ms: several times what the restart takes (checked below).
+const PINGS: u32 = 1500;
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
