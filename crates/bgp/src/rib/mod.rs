@@ -38,7 +38,7 @@
 //!   session (Cease, Maximum Number of Prefixes Reached), then calls [`Rib::peer_down`].
 
 mod attrs;
-mod hash;
+pub(crate) mod hash;
 mod import;
 mod nexthop;
 mod peer;
