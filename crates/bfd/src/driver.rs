@@ -80,6 +80,10 @@ pub struct SessionStatus {
     /// How many times the session has left Up: a watcher that missed a quick Down and Up in
     /// between two looks still learns of it.
     pub downs: u64,
+    /// Of those, the times that mean the neighbour is unreachable: not when either side took
+    /// the session administratively down (RFC 5882 section 3.2: a neighbour signalling
+    /// AdminDown MUST NOT be reported as a failure to the session's clients).
+    pub failures: u64,
     /// Packets accepted for this session (after the GTSM and RFC 5880 checks).
     pub received: u64,
 }
@@ -202,6 +206,7 @@ impl BfdHandle {
             tx_interval: None,
             detection_time: None,
             downs: 0,
+            failures: 0,
             received: 0,
         });
         self.command(Command::Add {
@@ -398,6 +403,7 @@ struct Entry {
     session: Session,
     status: watch::Sender<SessionStatus>,
     downs: u64,
+    failures: u64,
     received: u64,
 }
 
@@ -416,6 +422,11 @@ impl Entry {
                         %from, %to, %diag, "BFD state");
                     if from == State::Up {
                         self.downs += 1;
+                        let admin = to == State::AdminDown
+                            || self.session.remote_state() == State::AdminDown;
+                        if !admin {
+                            self.failures += 1;
+                        }
                     }
                 }
             }
@@ -442,6 +453,7 @@ impl Entry {
             tx_interval: s.tx_interval(),
             detection_time: s.detection_time(),
             downs: self.downs,
+            failures: self.failures,
             received: self.received,
         }
     }
@@ -530,6 +542,7 @@ impl Driver {
                     session,
                     status,
                     downs: 0,
+                    failures: 0,
                     received: 0,
                 };
                 entry.flush();

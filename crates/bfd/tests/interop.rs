@@ -240,6 +240,7 @@ fn up_down_up(peer_ns: &Netns, peer: &dyn BfdPeer, clos: &Clos) {
             s.state == State::Down
                 && s.local_diag == Diag::ControlDetectionTimeExpired
                 && s.downs == 1
+                && s.failures == 1
         }) {
             Ok(())
         } else {
@@ -292,6 +293,8 @@ fn removed_session_signals_admin_down() {
         if s.state == State::Down
             && s.remote_state == State::AdminDown
             && s.local_diag == Diag::NeighborSignaledSessionDown
+            && s.downs == 1
+            && s.failures == 0
         {
             Ok(())
         } else {

@@ -81,6 +81,10 @@ pub struct PeerConfig {
     /// Seconds to stay down after a maximum-prefix reset.
     #[serde(default = "default_max_prefix_restart")]
     pub max_prefix_restart: u64,
+    /// BFD (RFC 5880/5881): `bfd: { interval_ms: 100, multiplier: 3 }` closes the session as
+    /// soon as BFD declares the neighbour down, instead of at the hold timer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bfd: Option<BfdSection>,
 }
 
 /// Dynamic neighbours (FRR's `bgp listen range`, BIRD's `neighbor range`): whoever connects
@@ -115,6 +119,53 @@ pub struct ListenRangeConfig {
     /// Rejected). No limit when absent.
     #[serde(default)]
     pub limit: Option<u32>,
+    /// BFD for each neighbour from the range, as for a peer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bfd: Option<BfdSection>,
+}
+
+/// BFD (RFC 5880, single hop over UDP as RFC 5881) for a neighbour: both sides send a packet
+/// every `interval_ms`, and a neighbour silent for `interval_ms` x `multiplier` is down, which
+/// closes its BGP session at once (Cease/BFD Down) and withdraws its routes. The neighbour must
+/// run BFD too (FRR: `neighbor X bfd`; BIRD: `bfd on` with a `protocol bfd`); until its BFD
+/// has come up once, the BGP session does not depend on it. Packets go to UDP port 3784, with
+/// TTL 255 (only directly connected neighbours), so no other BFD daemon may run on the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BfdSection {
+    /// Milliseconds between packets, sent and expected: 10 to 60000 (default 300, FRR's).
+    #[serde(default = "default_bfd_interval")]
+    pub interval_ms: u32,
+    /// Packets missed before the neighbour is down: 1 to 255 (default 3).
+    #[serde(default = "default_bfd_multiplier")]
+    pub multiplier: u8,
+}
+
+impl BfdSection {
+    /// The BFD timers; `field` names this section in errors (`peers[0].bfd`).
+    fn config(&self, field: &str) -> Result<clos_bfd::Config, ConfigError> {
+        if !(10..=60_000).contains(&self.interval_ms) {
+            return Err(bad(
+                format!("{field}.interval_ms"),
+                format!("{} is outside 10 to 60000 milliseconds", self.interval_ms),
+            ));
+        }
+        if self.multiplier == 0 {
+            return Err(bad(
+                format!("{field}.multiplier"),
+                "0 would declare every neighbour down: use 3",
+            ));
+        }
+        let interval = Duration::from_millis(u64::from(self.interval_ms));
+        Ok(clos_bfd::Config::new(interval, self.multiplier))
+    }
+}
+
+fn default_bfd_interval() -> u32 {
+    300
+}
+fn default_bfd_multiplier() -> u8 {
+    3
 }
 
 /// Graceful restart settings.
@@ -343,12 +394,14 @@ impl SpeakerConfig {
             };
             let mut session = self.session(&field("hold_time"), r.remote_as, r.hold_time)?;
             session.passive = true;
+            let bfd = r.bfd.map(|b| b.config(&field("bfd"))).transpose()?;
             ranges.push(ListenRange {
                 prefix,
                 ttl_security: r.ttl_security,
                 policy,
                 session,
                 limit: r.limit,
+                bfd,
             });
         }
         Ok(ranges)
@@ -466,6 +519,7 @@ impl SpeakerConfig {
             };
             let mut session = self.session(&field("hold_time"), p.remote_as, p.hold_time)?;
             session.passive = p.passive;
+            let bfd = p.bfd.map(|b| b.config(&field("bfd"))).transpose()?;
             peers.push(PeerSpec {
                 address,
                 port: p.port,
@@ -474,6 +528,7 @@ impl SpeakerConfig {
                 ttl_security: p.ttl_security,
                 policy,
                 session,
+                bfd,
             });
         }
         let listen_ranges = self.listen_ranges(&policies)?;
@@ -529,6 +584,7 @@ mod tests {
                 export: None,
                 max_prefixes: None,
                 max_prefix_restart: 60,
+                bfd: None,
             }],
             listen_ranges: vec![ListenRangeConfig {
                 prefix: "10.1.0.0/24".into(),
@@ -540,6 +596,7 @@ mod tests {
                 max_prefixes: None,
                 max_prefix_restart: 60,
                 limit: Some(10),
+                bfd: None,
             }],
             multipath: MultipathSection::default(),
             policy: PolicyConfig::default(),
@@ -594,6 +651,30 @@ mod tests {
         assert!(v6.policy.import.is_none());
         // Unknown fields in a range are errors too.
         let typo = yaml.replace("limit: 50", "limits: 50");
+        assert!(serde_yaml_ng::from_str::<SpeakerConfig>(&typo).is_err());
+    }
+
+    #[test]
+    fn bfd_from_yaml() {
+        let yaml = "asn: 65001\nrouter_id: 10.0.0.1\n\
+                    peers:\n\
+                    \x20 - { address: 10.0.0.2, remote_as: external,\n\
+                    \x20     bfd: { interval_ms: 100, multiplier: 3 } }\n\
+                    \x20 - { interface: eth1, remote_as: external, bfd: {} }\n\
+                    \x20 - { address: 10.0.0.6, remote_as: external }\n\
+                    listen_ranges:\n\
+                    \x20 - { prefix: 10.1.0.0/24, remote_as: external, bfd: { multiplier: 5 } }\n";
+        let cfg: SpeakerConfig = serde_yaml_ng::from_str(yaml).unwrap();
+        let spec = cfg.validate().unwrap();
+        let ms = Duration::from_millis;
+        assert_eq!(spec.peers[0].bfd, Some(clos_bfd::Config::new(ms(100), 3)));
+        assert_eq!(spec.peers[1].bfd, Some(clos_bfd::Config::new(ms(300), 3)));
+        assert_eq!(spec.peers[2].bfd, None);
+        assert_eq!(
+            spec.listen_ranges[0].bfd,
+            Some(clos_bfd::Config::new(ms(300), 5))
+        );
+        let typo = yaml.replace("multiplier: 3", "mult: 3");
         assert!(serde_yaml_ng::from_str::<SpeakerConfig>(&typo).is_err());
     }
 
@@ -687,6 +768,24 @@ mod tests {
                 "listen_ranges[0].export",
             ),
             (Box::new(|c| c.listen = vec![]), "listen"),
+            (
+                Box::new(|c| {
+                    c.peers[0].bfd = Some(BfdSection {
+                        interval_ms: 5,
+                        multiplier: 3,
+                    })
+                }),
+                "peers[0].bfd.interval_ms",
+            ),
+            (
+                Box::new(|c| {
+                    c.listen_ranges[0].bfd = Some(BfdSection {
+                        interval_ms: 100,
+                        multiplier: 0,
+                    })
+                }),
+                "listen_ranges[0].bfd.multiplier",
+            ),
         ];
         for (mutate, field) in cases {
             let mut c = base();

@@ -28,6 +28,7 @@ fn clos_spec() -> SpeakerSpec {
             ttl_security: false,
             policy: PeerPolicy::accept_all(),
             session: SessionConfig::new(65001, "10.0.0.1".parse().unwrap(), RemoteAs::Exact(65002)),
+            bfd: None,
         }],
         listen_ranges: Vec::new(),
         originate: vec!["192.0.2.0/24".parse::<Prefix>().unwrap()],

@@ -20,6 +20,14 @@
 //!   Beyond the range's `limit`, connections are refused with Cease/Connection Rejected.
 //!   Peers live in slots whose index is stable while the peer exists; a removed peer's slot is
 //!   reused, and events still queued for it are dropped by connection id.
+//! - BFD (`PeerSpec::bfd`, RFC 5880/5881 through `clos-bfd`): a peer with BFD gets a BFD
+//!   session as soon as its address is known (a numbered peer at once, an unnumbered one with
+//!   its link-local address, a dynamic one when accepted), independent of the BGP session.
+//!   When BFD declares a neighbour down that was Up, the BGP session is closed at once with
+//!   Cease/BFD Down (RFC 9384), which withdraws its routes (no graceful restart after a
+//!   NOTIFICATION); it reconnects as usual. A neighbour that never brings BFD up keeps its
+//!   BGP session (BFD only acts on a session it has seen Up), and so does one that takes BFD
+//!   down administratively (RFC 5882 section 3.2).
 
 mod conn;
 pub mod control;
@@ -88,6 +96,8 @@ pub struct PeerSpec {
     /// Import and export policy, maximum prefixes.
     pub policy: PeerPolicy,
     pub session: SessionConfig,
+    /// BFD with these timers: the session closes when BFD declares the neighbour down.
+    pub bfd: Option<clos_bfd::Config>,
 }
 
 impl PeerSpec {
@@ -101,6 +111,7 @@ impl PeerSpec {
             ttl_security: false,
             policy: PeerPolicy::default(),
             session,
+            bfd: None,
         }
     }
 }
@@ -120,6 +131,8 @@ pub struct ListenRange {
     /// At most this many dynamic peers from this range at once (FRR's `bgp listen limit`);
     /// further neighbours are refused with Cease/Connection Rejected.
     pub limit: Option<u32>,
+    /// BFD for each dynamic peer.
+    pub bfd: Option<clos_bfd::Config>,
 }
 
 impl ListenRange {
@@ -131,6 +144,7 @@ impl ListenRange {
             policy: PeerPolicy::default(),
             session,
             limit: None,
+            bfd: None,
         }
     }
 }
@@ -187,6 +201,8 @@ pub enum DriverError {
     },
     #[error("the speaker has stopped")]
     Stopped,
+    #[error("cannot start BFD")]
+    Bfd(#[source] clos_bfd::Error),
     #[error("cannot ask {peer} for a route refresh: {reason}")]
     Refresh { peer: IpAddr, reason: String },
     #[error("control socket {}", path.display())]
@@ -221,6 +237,12 @@ pub(crate) enum Event {
     Neighbor {
         peer: usize,
         address: Ipv6Addr,
+    },
+    /// The BFD session `id` of peer `peer` changed.
+    Bfd {
+        peer: usize,
+        id: u64,
+        status: clos_bfd::SessionStatus,
     },
     Read {
         peer: usize,
@@ -331,6 +353,39 @@ struct Peer {
     attempt: Option<SocketAddr>,
     /// The listen range a dynamic peer was accepted from (an index into `Speaker::ranges`).
     range: Option<usize>,
+    /// The peer's BFD session, while it has one.
+    bfd: Option<PeerBfd>,
+    /// BGP sessions closed because BFD declared the neighbour down.
+    bfd_resets: u64,
+}
+
+/// A peer's BFD session: which one (events of an earlier one are dropped), and what it said
+/// last.
+struct PeerBfd {
+    id: u64,
+    peer: IpAddr,
+    interface: Option<String>,
+    status: clos_bfd::SessionStatus,
+}
+
+/// BFD as `clos bgp status` shows it for one peer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BfdPeerStatus {
+    /// `Up`, `Init`, `Down`, `AdminDown`.
+    pub state: String,
+    /// Why it last went down (`control detection time expired`, ...); `none` if never.
+    pub diag: String,
+    /// The interval between our packets, before jitter, in milliseconds.
+    pub interval_ms: Option<u64>,
+    /// How long without a packet from the neighbour before it is down, in milliseconds.
+    pub detection_ms: Option<u64>,
+    /// Times BFD left Up because the neighbour was unreachable (not administratively).
+    pub downs: u64,
+    /// BGP sessions closed because BFD declared the neighbour down.
+    pub resets: u64,
+    /// Our discriminator and the neighbour's (0 until known), to match its `show bfd peers`.
+    pub local_discr: u32,
+    pub remote_discr: u32,
 }
 
 impl Peer {
@@ -376,6 +431,9 @@ pub struct Speaker {
     /// Loc-RIB change subscribers (the agent's FIB).
     subscribers: Vec<mpsc::UnboundedSender<Vec<Change>>>,
     events: mpsc::UnboundedSender<Event>,
+    /// The BFD driver, when a peer or listen range has BFD.
+    bfd: Option<clos_bfd::BfdHandle>,
+    next_bfd: u64,
 }
 
 impl std::fmt::Debug for Speaker {
@@ -447,6 +505,13 @@ impl Speaker {
             .or_else(|| spec.listen_ranges.first().map(|r| r.session.local_as))
             .unwrap_or(0);
         let policies = spec.peers.iter().map(|p| p.policy.clone()).collect();
+        let wants_bfd = spec.peers.iter().any(|p| p.bfd.is_some())
+            || spec.listen_ranges.iter().any(|r| r.bfd.is_some());
+        let bfd = if wants_bfd {
+            Some(clos_bfd::BfdHandle::spawn().map_err(DriverError::Bfd)?)
+        } else {
+            None
+        };
         let mut speaker = Speaker {
             by_address: spec
                 .peers
@@ -469,6 +534,8 @@ impl Speaker {
                         started: false,
                         attempt: None,
                         range: None,
+                        bfd: None,
+                        bfd_resets: 0,
                     })
                 })
                 .collect(),
@@ -484,6 +551,8 @@ impl Speaker {
             routes: Routes::with_multipath(local_as, policies, spec.multipath),
             subscribers: Vec::new(),
             events: tx.clone(),
+            bfd,
+            next_bfd: 1,
         };
         speaker.routes.originate(&spec.originate);
         speaker.flush_routes();
@@ -495,6 +564,7 @@ impl Speaker {
         for i in 0..speaker.peers.len() {
             // Unnumbered peers start once their neighbour is found.
             if matches!(speaker.peer(i).spec.address, PeerAddress::Ip(_)) {
+                speaker.bfd_add(i).map_err(DriverError::Bfd)?;
                 speaker.start(i, now);
             }
         }
@@ -627,6 +697,7 @@ impl Speaker {
                 self.drain(peer);
             }
             Event::Neighbor { peer, address } => self.neighbor(peer, address, now),
+            Event::Bfd { peer, id, status } => self.bfd_changed(peer, id, status, now),
             // A removed peer's slot may hold a new peer by now: its session ignores the
             // connection ids it does not know.
             Event::Read { peer, conn, data } => {
@@ -647,6 +718,16 @@ impl Speaker {
                     let p = p.as_ref()?;
                     let mut status = self.routes.status(i, p.status_address(), p.session.state());
                     status.listen_range = p.range.map(|r| self.ranges[r].spec.prefix);
+                    status.bfd = p.bfd.as_ref().map(|b| BfdPeerStatus {
+                        state: b.status.state.to_string(),
+                        diag: b.status.local_diag.to_string(),
+                        interval_ms: b.status.tx_interval.map(|d| d.as_millis() as u64),
+                        detection_ms: b.status.detection_time.map(|d| d.as_millis() as u64),
+                        downs: b.status.failures,
+                        resets: p.bfd_resets,
+                        local_discr: b.status.local_discr,
+                        remote_discr: b.status.remote_discr,
+                    });
                     if let PeerAddress::Interface(name) = &p.spec.address {
                         status.interface = Some(name.clone());
                     }
@@ -732,6 +813,7 @@ impl Speaker {
         let spec = PeerSpec {
             ttl_security: range.spec.ttl_security,
             policy: range.spec.policy.clone(),
+            bfd: range.spec.bfd,
             ..PeerSpec::new(ip, session)
         };
         tracing::info!(peer = %ip, range = %range.spec.prefix, "dynamic neighbour accepted");
@@ -747,8 +829,13 @@ impl Speaker {
             started: false,
             attempt: None,
             range: Some(r),
+            bfd: None,
+            bfd_resets: 0,
         });
         self.by_address.insert(ip, i);
+        if let Err(err) = self.bfd_add(i) {
+            tracing::warn!(peer = %ip, %err, "no BFD for the dynamic neighbour");
+        }
         self.start(i, now);
         Ok(i)
     }
@@ -767,6 +854,7 @@ impl Speaker {
             if let PeerAddress::Ip(ip) = peer.spec.address {
                 self.by_address.remove(&ip);
             }
+            self.bfd_remove(i);
             self.peers[i] = None;
             self.routes.remove_peer(i);
             self.ranges[r].peers = self.ranges[r].peers.saturating_sub(1);
@@ -797,7 +885,8 @@ impl Speaker {
                         "neighbour address learned from its connection");
                     // An attempt in flight to the old address is dropped when it completes.
                     peer.neighbor = Some(address);
-                    if !peer.started {
+                    self.bfd_readd(i);
+                    if !self.peer(i).started {
                         self.start(i, now);
                     }
                 }
@@ -815,6 +904,8 @@ impl Speaker {
             return;
         }
         let old = peer.neighbor.replace(address);
+        self.bfd_readd(i);
+        let peer = self.peer_mut(i);
         if !peer.started {
             return self.start(i, now);
         }
@@ -859,6 +950,104 @@ impl Speaker {
         self.transmit(i, messages);
         self.drain(i);
         Ok(families)
+    }
+
+    /// Starts peer `i`'s BFD session if it has BFD and its address is known.
+    fn bfd_add(&mut self, i: usize) -> Result<(), clos_bfd::Error> {
+        let Some(bfd) = self.bfd.clone() else {
+            return Ok(());
+        };
+        let peer = self.peer(i);
+        let Some(config) = peer.spec.bfd else {
+            return Ok(());
+        };
+        let (address, local, interface) = match &peer.spec.address {
+            PeerAddress::Ip(ip) => (*ip, peer.spec.local_address, None),
+            PeerAddress::Interface(name) => match peer.neighbor {
+                Some(ll) => (IpAddr::V6(ll), None, Some(name.clone())),
+                None => return Ok(()),
+            },
+        };
+        let spec = clos_bfd::SessionSpec {
+            peer: address,
+            local,
+            interface: interface.clone(),
+            config,
+        };
+        let mut rx = bfd.add_session(spec)?;
+        let id = self.next_bfd;
+        self.next_bfd += 1;
+        let status = rx.borrow_and_update().clone();
+        self.peer_mut(i).bfd = Some(PeerBfd {
+            id,
+            peer: address,
+            interface,
+            status,
+        });
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            // Ends when the session is removed (its sender goes) or the speaker stops.
+            while rx.changed().await.is_ok() {
+                let status = rx.borrow_and_update().clone();
+                if events
+                    .send(Event::Bfd {
+                        peer: i,
+                        id,
+                        status,
+                    })
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// Stops peer `i`'s BFD session, if it has one (the neighbour is told AdminDown).
+    fn bfd_remove(&mut self, i: usize) {
+        let Some(b) = self.slot_mut(i).and_then(|p| p.bfd.take()) else {
+            return;
+        };
+        if let Some(bfd) = &self.bfd {
+            let _ = bfd.remove_session(b.peer, b.interface.as_deref());
+        }
+    }
+
+    /// An unnumbered peer's address changed: its BFD session follows.
+    fn bfd_readd(&mut self, i: usize) {
+        self.bfd_remove(i);
+        if let Err(err) = self.bfd_add(i) {
+            tracing::warn!(peer = %self.peer(i).spec.address, %err, "cannot start BFD");
+        }
+    }
+
+    /// Peer `i`'s BFD session changed. If it left Up since we last looked, the neighbour is
+    /// gone: close the BGP session now rather than at the hold timer.
+    fn bfd_changed(&mut self, i: usize, id: u64, status: clos_bfd::SessionStatus, now: Instant) {
+        let Some(peer) = self.slot_mut(i) else { return };
+        let Some(b) = peer.bfd.as_mut().filter(|b| b.id == id) else {
+            return;
+        };
+        // A neighbour that took BFD down administratively is not a failure (RFC 5882).
+        let went_down = status.failures > b.status.failures;
+        b.status = status;
+        if !went_down {
+            return;
+        }
+        let state = peer.session.state();
+        tracing::warn!(peer = %peer.spec.address, diag = %b.status.local_diag, bgp = ?state,
+            "BFD declared the neighbour down");
+        if state < State::OpenSent {
+            return;
+        }
+        peer.bfd_resets += 1;
+        let reset = Input::Reset {
+            notification: Notification::new(NotificationCode::Cease(CeaseSubcode::BfdDown)),
+            idle_hold: None,
+        };
+        peer.session.handle(reset, now);
+        self.drain(i);
     }
 
     /// Each peer slot's address for display (unspecified for a free slot).

@@ -47,6 +47,9 @@ pub struct PeerStatus {
     /// The listen range a dynamic neighbour was accepted from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listen_range: Option<ipnet::IpNet>,
+    /// The peer's BFD session, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bfd: Option<super::BfdPeerStatus>,
     /// The interface of an unnumbered neighbour.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interface: Option<String>,
@@ -925,6 +928,7 @@ impl Routes {
                 .and_then(|s| self.groups.get(&s.group))
                 .map_or(0, |g| g.sent.sent_to(i)),
             listen_range: None,
+            bfd: None,
             interface: None,
             rib_id: peer.id.map(|id| id.0),
         }

@@ -99,6 +99,13 @@ fn render(spec: &SpeakerSpec) -> String {
             c.push_str("}\n");
         }
     }
+    if let Some((ms, mult)) = spec.neighbors.iter().find_map(|n| n.bfd) {
+        let _ = writeln!(
+            c,
+            "protocol bfd {{\n  interface \"*\" {{ min rx interval {ms} ms; \
+             min tx interval {ms} ms; multiplier {mult}; }};\n}}"
+        );
+    }
     for (i, n) in spec.neighbors.iter().enumerate() {
         let _ = writeln!(c, "protocol bgp n{i} {{\n  local as {};", spec.asn);
         if let Some(local) = n.local_address {
@@ -114,6 +121,9 @@ fn render(spec: &SpeakerSpec) -> String {
         }
         if n.ttl_security {
             c.push_str("  ttl security on;\n");
+        }
+        if n.bfd.is_some() {
+            c.push_str("  bfd on;\n");
         }
         if let Some(t) = spec.graceful_restart {
             let _ = writeln!(c, "  graceful restart on;\n  graceful restart time {t};");
@@ -237,5 +247,14 @@ Table master6:
         );
         assert!(conf.contains("route 198.51.100.0/24 blackhole;"), "{conf}");
         assert!(!conf.contains("ipv6 {"), "{conf}");
+        assert!(!conf.contains("bfd"), "{conf}");
+        let spec =
+            spec.neighbor(crate::NeighborSpec::new("10.0.0.5".parse().unwrap(), 65001).bfd(50, 4));
+        let conf = render(&spec);
+        assert!(
+            conf.contains("min tx interval 50 ms; multiplier 4;"),
+            "{conf}"
+        );
+        assert_eq!(conf.matches("bfd on;").count(), 1, "{conf}");
     }
 }

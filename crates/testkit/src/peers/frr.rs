@@ -102,6 +102,21 @@ impl Frr {
 
 fn render(spec: &SpeakerSpec) -> String {
     let mut c = String::from("frr defaults datacenter\n");
+    // One bfdd profile per set of BFD timers the neighbours use.
+    let mut profiles: Vec<(u32, u8)> = spec.neighbors.iter().filter_map(|n| n.bfd).collect();
+    profiles.sort_unstable();
+    profiles.dedup();
+    if !profiles.is_empty() {
+        c.push_str("bfd\n");
+        for (ms, mult) in &profiles {
+            let _ = writeln!(
+                c,
+                " profile clos-{ms}x{mult}\n  transmit-interval {ms}\n  receive-interval {ms}\n  \
+                 detect-multiplier {mult}\n exit"
+            );
+        }
+        c.push_str("exit\n");
+    }
     let _ = writeln!(c, "router bgp {}", spec.asn);
     let _ = writeln!(c, " bgp router-id {}", spec.router_id);
     // A test peer accepts and announces everything (RFC 8212 would otherwise block eBGP).
@@ -128,6 +143,10 @@ fn render(spec: &SpeakerSpec) -> String {
         }
         if n.ttl_security {
             let _ = writeln!(c, " neighbor {} ttl-security hops 1", n.address);
+        }
+        if let Some((ms, mult)) = n.bfd {
+            let _ = writeln!(c, " neighbor {} bfd", n.address);
+            let _ = writeln!(c, " neighbor {} bfd profile clos-{ms}x{mult}", n.address);
         }
         let _ = writeln!(c, " neighbor {} timers connect 2", n.address);
     }
@@ -224,6 +243,24 @@ mod tests {
     const ROUTES: &str = r#"{"routerId":"1.1.1.1","routes":{
       "192.0.2.0/24":[{"valid":true,"peerId":"(unspec)","path":""}],
       "198.51.100.0/24":[{"valid":true,"peerId":"10.0.0.2","path":"65002"}]}}"#;
+
+    #[test]
+    fn renders_bfd_profiles() {
+        let n = |a: &str| crate::NeighborSpec::new(a.parse().unwrap(), 65001);
+        let spec = SpeakerSpec::new(65002, "2.2.2.2".parse().unwrap())
+            .neighbor(n("10.0.0.1").bfd(100, 3))
+            .neighbor(n("10.0.0.5").bfd(100, 3))
+            .neighbor(n("10.0.0.9"));
+        let conf = render(&spec);
+        let profiles = conf.lines().filter(|l| *l == " profile clos-100x3").count();
+        assert_eq!(profiles, 1, "{conf}");
+        assert!(conf.contains("  detect-multiplier 3\n"), "{conf}");
+        assert!(
+            conf.contains(" neighbor 10.0.0.5 bfd profile clos-100x3\n"),
+            "{conf}"
+        );
+        assert!(!conf.contains("neighbor 10.0.0.9 bfd"), "{conf}");
+    }
 
     #[test]
     fn parses_state_and_routes() {

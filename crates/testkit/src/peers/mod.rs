@@ -74,6 +74,9 @@ pub struct NeighborSpec {
     pub password: Option<String>,
     /// GTSM (RFC 5082) for a directly connected neighbour (BIRD and FRR).
     pub ttl_security: bool,
+    /// BFD for the session (BIRD and FRR): interval in milliseconds and detect multiplier.
+    /// BIRD takes the timers of the first neighbour that has them for all.
+    pub bfd: Option<(u32, u8)>,
 }
 
 impl NeighborSpec {
@@ -86,7 +89,13 @@ impl NeighborSpec {
             passive: false,
             password: None,
             ttl_security: false,
+            bfd: None,
         }
+    }
+
+    pub fn bfd(mut self, interval_ms: u32, multiplier: u8) -> Self {
+        self.bfd = Some((interval_ms, multiplier));
+        self
     }
 
     pub fn ttl_security(mut self) -> Self {
