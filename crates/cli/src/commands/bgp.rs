@@ -173,15 +173,15 @@ fn routes_table(w: &mut dyn Write, routes: &[RouteEntry]) -> std::io::Result<()>
 fn table(w: &mut dyn Write, status: &SpeakerStatus) -> std::io::Result<()> {
     writeln!(
         w,
-        "{:<28} {:<12} {:>10} {:<16} {:>9} {:>6} {:>10}  DYNAMIC",
-        "PEER", "STATE", "AS", "ROUTER-ID", "RECEIVED", "STALE", "ADVERTISED"
+        "{:<28} {:<12} {:>10} {:<16} {:>9} {:>6} {:>10}  {:<9} DYNAMIC",
+        "PEER", "STATE", "AS", "ROUTER-ID", "RECEIVED", "STALE", "ADVERTISED", "BFD"
     )?;
     for p in &status.peers {
         let asn = p.remote_as.map_or_else(|| "-".into(), |a| a.to_string());
         let id = p.router_id.clone().unwrap_or_else(|| "-".into());
         writeln!(
             w,
-            "{:<28} {:<12} {:>10} {:<16} {:>9} {:>6} {:>10}  {}",
+            "{:<28} {:<12} {:>10} {:<16} {:>9} {:>6} {:>10}  {:<9} {}",
             p.address.to_string(),
             p.state,
             asn,
@@ -189,6 +189,8 @@ fn table(w: &mut dyn Write, status: &SpeakerStatus) -> std::io::Result<()> {
             p.received,
             p.stale,
             p.advertised,
+            // BFD's state; the reason it last went down is in `-o json`.
+            p.bfd.as_ref().map_or("-", |b| b.state.as_str()),
             p.listen_range
                 .map_or_else(|| "-".to_owned(), |r| r.to_string())
         )?;
