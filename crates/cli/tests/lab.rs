@@ -202,6 +202,15 @@ fn up_checks_and_goes_down(run: LabRun) {
     );
 }
 
+/// The README's main job: the built-in topology (agents on the hosts) comes up, checks and
+/// goes down.
+#[test]
+fn default_lab_comes_up_checks_and_goes_down() {
+    up_checks_and_goes_down(LabRun::up('a', None));
+}
+
+/// The same fabric with FRR on the hosts: the rendered switch configs work with a routing
+/// stack other than the agent.
 #[test]
 fn lab_with_frr_hosts_comes_up_checks_and_goes_down() {
     up_checks_and_goes_down(LabRun::up('f', Some(FRR_HOSTS)));
@@ -275,7 +284,7 @@ fn down_cleans_up_after_an_interrupted_up() {
 /// carries them, and every host still reaches the victim.
 #[test]
 fn hijacks_are_rejected_at_the_leaves() {
-    let run = LabRun::up('h', Some(FRR_HOSTS));
+    let run = LabRun::up('h', None);
     let mut lab = run.lab();
     let hosts = lab.state().hosts.clone();
     let victim = &hosts["r2-h1"];
@@ -359,12 +368,12 @@ fn hijacks_are_rejected_at_the_leaves() {
     run.wait_check("the hijack attempt");
 }
 
-/// Faults, one after the other, each followed by a passing check: a cut host uplink, a
-/// stopped spine, a host's routing software killed with SIGKILL and restarted, and the
+/// Faults in the default lab, one after the other, each followed by a passing check: a cut
+/// host uplink, a stopped spine, an agent killed with SIGKILL and restarted, and the
 /// controller stopped.
 #[test]
 fn faults_leave_the_fabric_reachable() {
-    let run = LabRun::up('x', Some(FRR_HOSTS));
+    let run = LabRun::up('x', None);
     let mut lab = run.lab();
 
     // Cut r1-h1's first uplink at the leaf: traffic continues over the other.
@@ -395,10 +404,22 @@ fn faults_leave_the_fabric_reachable() {
     // Stop a spine.
     assert!(lab.stop("s1", None, true).unwrap() > 0);
     run.wait_check("stopping spine s1");
+    let o = run.clos(&["status", "-o", "json"]);
+    let status: Value = serde_json::from_slice(&o.stdout).unwrap();
+    for sw in status["switches"].as_array().unwrap() {
+        match sw["role"].as_str().unwrap() {
+            // The stopped spine's namespace stays, its daemons are gone.
+            _ if sw["name"] == "s1" => assert_eq!(sw["sessions_established"], 0, "{sw}"),
+            // Every leaf lost its session to s1 and kept the one to s2.
+            "leaf" => assert!(sw["sessions_established"].as_u64().unwrap() < 4, "{sw}"),
+            _ => {}
+        }
+    }
 
-    // Kill a host's routing software and start it again.
+    // kill -9 a host's agent and start it again.
     let software = lab.plan().node("r2-h1").unwrap().host_software;
-    assert!(lab.stop("r2-h1", None, true).unwrap() > 0);
+    assert_eq!(software, Some(clos_lab::topology::HostSoftware::Agent));
+    assert_eq!(lab.stop("r2-h1", Some("agent"), true).unwrap(), 1);
     lab.start_host("r2-h1", std::path::Path::new(CLOS), None)
         .unwrap();
     assert_eq!(lab.plan().node("r2-h1").unwrap().host_software, software);
