@@ -381,7 +381,9 @@ mod tests {
         assert_eq!(f, "spines[0].name");
         let (f, _) = err(&format!("{base}subnet: 10.9.0.0/24\n"));
         assert_eq!(f, "subnet");
-        let (f, _) = err(&format!("{base}pool: 10.255.0.0/16\nsubnet: 10.255.1.0/24\n"));
+        let (f, _) = err(&format!(
+            "{base}pool: 10.255.0.0/16\nsubnet: 10.255.1.0/24\n"
+        ));
         assert_eq!(f, "pool");
         let (f, _) = err(&format!("{base}switch_software: junos\n"));
         assert_eq!(f, "topology");
