@@ -838,7 +838,8 @@ impl Lab {
     }
 
     /// The command that runs `argv` inside `node`'s namespace. `vtysh` on an FRR node gets
-    /// the node's vty socket directory.
+    /// the node's vty socket directory; every command gets `CLOS_SERVER` (and in `mgmt`,
+    /// `CLOS_TOKEN`, the admin token), so `clos` commands reach the lab's controller.
     pub fn exec_command(&self, node: &str, argv: &[String]) -> Result<Command> {
         let n = self.node(node)?;
         let (program, rest) = argv.split_first().ok_or_else(|| {
@@ -858,7 +859,13 @@ impl Lab {
             }
         }
         cmd.args(rest);
+        // `clos get ...`, `clos fabric switch-config ...` from the mgmt namespace just work.
         cmd.env("CLOS_SERVER", self.state.plan.controller_url());
+        if n.role == Role::Mgmt
+            && let Ok(token) = self.admin_token()
+        {
+            cmd.env("CLOS_TOKEN", token);
+        }
         Ok(cmd)
     }
 }
