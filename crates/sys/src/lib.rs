@@ -278,7 +278,10 @@ mod tests {
         assert_eq!(d.hop_limit, Some(255));
         assert_eq!(d.len, 3, "truncated to the buffer");
         assert!(d.source.ip().is_loopback());
-        assert_eq!(hop_limit_round_trip("127.0.0.1:0", false, 7).hop_limit, Some(7));
+        assert_eq!(
+            hop_limit_round_trip("127.0.0.1:0", false, 7).hop_limit,
+            Some(7)
+        );
         let d = hop_limit_round_trip("[::1]:0", true, 254);
         assert_eq!(d.hop_limit, Some(254));
         assert!(d.source.is_ipv6());
