@@ -469,6 +469,15 @@ impl Speaker {
             }
             interfaces.push((i, nd));
         }
+        // BFD's port before the listeners, so a failure leaves no listener task behind (the
+        // BFD driver stops when its handle is dropped).
+        let wants_bfd = spec.peers.iter().any(|p| p.bfd.is_some())
+            || spec.listen_ranges.iter().any(|r| r.bfd.is_some());
+        let bfd = if wants_bfd {
+            Some(clos_bfd::BfdHandle::spawn().map_err(DriverError::Bfd)?)
+        } else {
+            None
+        };
         let mut local_addrs = Vec::new();
         for addr in &spec.listen {
             let listener = TcpListener::bind(addr)
@@ -505,13 +514,6 @@ impl Speaker {
             .or_else(|| spec.listen_ranges.first().map(|r| r.session.local_as))
             .unwrap_or(0);
         let policies = spec.peers.iter().map(|p| p.policy.clone()).collect();
-        let wants_bfd = spec.peers.iter().any(|p| p.bfd.is_some())
-            || spec.listen_ranges.iter().any(|r| r.bfd.is_some());
-        let bfd = if wants_bfd {
-            Some(clos_bfd::BfdHandle::spawn().map_err(DriverError::Bfd)?)
-        } else {
-            None
-        };
         let mut speaker = Speaker {
             by_address: spec
                 .peers
@@ -564,7 +566,10 @@ impl Speaker {
         for i in 0..speaker.peers.len() {
             // Unnumbered peers start once their neighbour is found.
             if matches!(speaker.peer(i).spec.address, PeerAddress::Ip(_)) {
-                speaker.bfd_add(i).map_err(DriverError::Bfd)?;
+                if let Err(err) = speaker.bfd_add(i) {
+                    tracing::warn!(peer = %speaker.peer(i).spec.address, %err,
+                        "no BFD for the neighbour; its session runs without");
+                }
                 speaker.start(i, now);
             }
         }

@@ -103,6 +103,11 @@ pub(crate) struct PeerSlot {
 }
 
 /// The registry: a vector indexed by id with a free list.
+/// Peers the RIB holds at once. The route table stores peer ids in two octets; a speaker
+/// with tens of thousands of sessions is far beyond what this one is built for, and the last
+/// id is shared by any peer beyond.
+pub(crate) const MAX_PEERS: usize = u16::MAX as usize;
+
 #[derive(Debug, Default)]
 pub(crate) struct Peers {
     slots: Vec<Option<PeerSlot>>,
@@ -121,8 +126,9 @@ impl Peers {
             *s = slot;
             return id;
         }
-        // u32::MAX is LOCAL; four billion peers do not happen.
-        let id = PeerId(u32::try_from(self.slots.len()).unwrap_or(u32::MAX - 1));
+        // Ids of removed peers are reused, so ids stay below the number of peers at once, and
+        // the table stores them in two octets (u16::MAX stands for LOCAL).
+        let id = PeerId(u32::try_from(self.slots.len().min(MAX_PEERS - 1)).unwrap_or(0));
         self.slots.push(slot);
         id
     }

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use crate::wire::{Prefix, Prefix4, Prefix6};
 
 use super::attrs::RouteAttrs;
-use super::hash::Seeded;
+use super::hash::{Seeded, ShardedMap};
 use super::peer::PeerId;
 
 /// Paths stored in the map entry itself.
@@ -72,11 +72,37 @@ pub(crate) enum Slot {
     Spill(usize),
 }
 
+/// A [`PeerId`] in two octets, so that a [`Dest`] with its key fits 32 octets (a full table
+/// costs 16 MB less): [`super::peer::MAX_PEERS`] bounds the ids, and [`PeerId::LOCAL`] is
+/// `u16::MAX`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct ShortId(u16);
+
+impl From<PeerId> for ShortId {
+    fn from(id: PeerId) -> Self {
+        if id.is_local() {
+            ShortId(u16::MAX)
+        } else {
+            ShortId(u16::try_from(id.0).unwrap_or(u16::MAX - 1))
+        }
+    }
+}
+
+impl From<ShortId> for PeerId {
+    fn from(id: ShortId) -> Self {
+        if id.0 == u16::MAX {
+            PeerId::LOCAL
+        } else {
+            PeerId(u32::from(id.0))
+        }
+    }
+}
+
 /// The paths of one prefix (the first [`INLINE`] of them) and its change-tracking state.
 #[derive(Debug, Default)]
 pub(crate) struct Dest {
     attrs: [Option<Arc<RouteAttrs>>; INLINE],
-    peers: [PeerId; INLINE],
+    peers: [ShortId; INLINE],
     flags: [u8; INLINE],
     state: u8,
 }
@@ -94,13 +120,13 @@ impl Dest {
         self.attrs
             .iter()
             .zip(&self.peers)
-            .position(|(a, p)| a.is_some() && *p == peer)
+            .position(|(a, p)| a.is_some() && PeerId::from(*p) == peer)
     }
 
     fn set_inline(&mut self, i: usize, path: Option<Path>) {
         let (attrs, peer, flags) = match path {
-            Some(p) => (Some(p.attrs), p.peer, p.flags),
-            None => (None, PeerId::default(), 0),
+            Some(p) => (Some(p.attrs), ShortId::from(p.peer), p.flags),
+            None => (None, ShortId::default(), 0),
         };
         if let (Some(a), Some(p), Some(f)) = (
             self.attrs.get_mut(i),
@@ -115,7 +141,7 @@ impl Dest {
         let attrs = self.attrs.get_mut(i)?.take()?;
         Some(Path {
             attrs,
-            peer: self.peers.get(i).copied().unwrap_or_default(),
+            peer: self.peers.get(i).copied().unwrap_or_default().into(),
             flags: self.flags.get(i).copied().unwrap_or_default(),
         })
     }
@@ -140,6 +166,7 @@ pub(crate) fn paths<'a>(
         .enumerate()
         .filter_map(|(i, (a, (&peer, &flags)))| {
             let attrs = a.as_ref()?;
+            let peer = peer.into();
             Some((Slot::Inline(i), PathRef { attrs, peer, flags }))
         });
     let spilled = spill.into_iter().flatten().enumerate().map(|(i, p)| {
@@ -218,7 +245,7 @@ pub(crate) fn path_at<'a>(
     match slot {
         Slot::Inline(i) => Some(PathRef {
             attrs: dest.attrs.get(i)?.as_ref()?,
-            peer: *dest.peers.get(i)?,
+            peer: (*dest.peers.get(i)?).into(),
             flags: *dest.flags.get(i)?,
         }),
         Slot::Spill(i) => {
@@ -306,7 +333,8 @@ pub(crate) enum Visit {
 /// One address family's routes.
 #[derive(Debug)]
 pub(crate) struct Table<K> {
-    dests: HashMap<K, Dest, Seeded>,
+    /// Sharded, so that growing a full table does not need half its size again at once.
+    dests: ShardedMap<K, Dest>,
     spill: HashMap<K, Vec<Path>, Seeded>,
     dirty: Vec<K>,
 }
@@ -314,7 +342,7 @@ pub(crate) struct Table<K> {
 impl<K: Key> Table<K> {
     pub(crate) fn new(hasher: Seeded) -> Self {
         Self {
-            dests: HashMap::with_hasher(hasher),
+            dests: ShardedMap::new(hasher),
             spill: HashMap::with_hasher(hasher),
             dirty: Vec::new(),
         }
@@ -331,7 +359,7 @@ impl<K: Key> Table<K> {
 
     /// Sets `peer`'s path for `key`; clears its stale mark.
     pub(crate) fn upsert(&mut self, key: K, peer: PeerId, attrs: Arc<RouteAttrs>) -> Upsert {
-        let dest = self.dests.entry(key).or_default();
+        let dest = self.dests.get_or_default(key);
         let mut spill = if dest.has_spill() {
             self.spill.get_mut(&key)
         } else {
@@ -403,7 +431,7 @@ impl<K: Key> Table<K> {
         mut f: impl FnMut(&mut u8) -> Visit,
         mut removed: impl FnMut(Path),
     ) {
-        for (&key, dest) in &mut self.dests {
+        for (&key, dest) in self.dests.iter_mut() {
             let slot = dest.inline_slot(peer).map(Slot::Inline).or_else(|| {
                 if !dest.has_spill() {
                     return None;
@@ -519,7 +547,7 @@ impl<K: Key> Table<K> {
                 (cap * 8 / 7).next_power_of_two()
             }
         };
-        bucket(self.dests.capacity()) * (size_of::<(K, Dest)>() + 1)
+        self.dests.buckets() * (size_of::<(K, Dest)>() + 1)
             + bucket(self.spill.capacity()) * (size_of::<(K, Vec<Path>)>() + 1)
             + self
                 .spill
@@ -555,8 +583,8 @@ mod tests {
 
     #[test]
     fn entry_is_small() {
-        assert_eq!(size_of::<Dest>(), 32);
-        assert!(size_of::<(Prefix4, Dest)>() <= 40);
+        assert_eq!(size_of::<Dest>(), 24);
+        assert!(size_of::<(Prefix4, Dest)>() <= 32);
     }
 
     #[test]
