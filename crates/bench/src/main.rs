@@ -4,6 +4,7 @@
 //! ratios against them. Results go to stdout (a table, or JSON with `-o json`); progress goes to
 //! stderr. Needs root: it creates network namespaces and runs real daemons through the test kit.
 
+mod fib;
 mod forward;
 mod ingest;
 mod proc;
@@ -47,6 +48,10 @@ enum Command {
     /// test, which advertises it to a receiver; time until the receiver holds every prefix,
     /// and the device's peak memory.
     BgpForward(forward::Args),
+    /// FIB install: the host learns N prefixes from each of its two ToRs (2-way ECMP); time
+    /// from the last UPDATE until the kernel holds every route with both next hops, with FRR,
+    /// BIRD, the Clos agent and `ip -batch` side by side.
+    FibInstall(fib::Args),
     /// Runs a Clos speaker from a JSON config (the fields of `clos bgp run`'s YAML) until
     /// killed: the `clos` receiver when no `clos` binary is at hand.
     #[command(hide = true)]
@@ -63,6 +68,7 @@ fn main() {
     let result = match cli.command {
         Command::BgpIngest(args) => ingest::run(&args, cli.output),
         Command::BgpForward(args) => forward::run(&args, cli.output),
+        Command::FibInstall(args) => fib::run(&args, cli.output),
         Command::Speaker { config, control } => receiver::serve_speaker(&config, control),
     };
     if let Err(err) = result {

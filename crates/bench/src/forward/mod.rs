@@ -28,8 +28,8 @@
 mod device;
 mod receiver;
 mod report;
-mod sender;
-mod table;
+pub(crate) mod sender;
+pub(crate) mod table;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -268,7 +268,7 @@ pub fn run(args: &Args, output: Output) -> Result<()> {
 }
 
 /// Messages in a stream of encoded BGP messages.
-fn count_messages(bytes: &[u8]) -> usize {
+pub(crate) fn count_messages(bytes: &[u8]) -> usize {
     let mut at = 0;
     let mut n = 0;
     while at + 19 <= bytes.len() {
