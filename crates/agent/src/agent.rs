@@ -379,6 +379,14 @@ impl Agent {
             .filter(|p| p.state == "Established")
             .count();
         self.metrics.sessions_established.set(up as i64);
+        let bfd: Vec<_> = status.peers.iter().filter_map(|p| p.bfd.as_ref()).collect();
+        self.metrics.bfd_sessions_configured.set(bfd.len() as i64);
+        self.metrics
+            .bfd_sessions_up
+            .set(bfd.iter().filter(|b| b.state == "Up").count() as i64);
+        self.metrics
+            .bfd_session_resets
+            .set(bfd.iter().map(|b| b.resets as i64).sum());
         self.metrics
             .routes_received
             .set(status.peers.iter().map(|p| p.received as i64).sum());

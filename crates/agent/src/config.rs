@@ -7,6 +7,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+use clos_bgp::config::BfdSection;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
@@ -79,6 +80,11 @@ pub struct BgpSection {
     /// Seconds between connection attempts to a switch.
     #[serde(default = "default_connect_retry")]
     pub connect_retry: u64,
+    /// BFD for every uplink without a `bfd` of its own: `bfd: { interval_ms: 100, multiplier:
+    /// 3 }`. A switch declared down by BFD has its session closed and its routes leave the
+    /// FIB at once, instead of after the hold time. The switch must run BFD too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bfd: Option<BfdSection>,
 }
 
 impl Default for BgpSection {
@@ -89,6 +95,7 @@ impl Default for BgpSection {
             hold_time: default_hold_time(),
             graceful_restart_time: default_restart_time(),
             connect_retry: default_connect_retry(),
+            bfd: None,
         }
     }
 }
@@ -109,6 +116,16 @@ pub struct UplinkConfig {
     /// The switch's BGP port.
     #[serde(default = "default_port")]
     pub port: u16,
+    /// BFD on this uplink (overrides `bgp.bfd`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bfd: Option<BfdSection>,
+}
+
+impl UplinkConfig {
+    /// This uplink's BFD timers: its own, else the `bgp` section's.
+    pub fn bfd<'a>(&'a self, bgp: &'a BgpSection) -> Option<&'a BfdSection> {
+        self.bfd.as_ref().or(bgp.bfd.as_ref())
+    }
 }
 
 /// An endpoint: an address behind a host-side interface (a VM's tap, a container's veth).
@@ -156,6 +173,13 @@ pub(crate) fn check_interface(field: &str, name: &str) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// BFD timers the speaker accepts; the error names the agent's field.
+fn check_bfd(field: &str, bfd: &BfdSection) -> Result<()> {
+    bfd.config(field)
+        .map(|_| ())
+        .map_err(|e| config(e.field, e.problem))
 }
 
 impl AgentConfig {
@@ -219,6 +243,9 @@ impl AgentConfig {
                 clos_model::validate_asn("remote_as", asn)
                     .map_err(|e| config(format!("uplinks[{i}].remote_as"), e.to_string()))?;
             }
+            if let Some(b) = &u.bfd {
+                check_bfd(&format!("uplinks[{i}].bfd"), b)?;
+            }
         }
         check_interface("host_interface", &self.host_interface)?;
         if self
@@ -240,6 +267,9 @@ impl AgentConfig {
                 "bgp.graceful_restart_time",
                 "at most 4095 seconds (RFC 4724)",
             ));
+        }
+        if let Some(b) = &self.bgp.bfd {
+            check_bfd("bgp.bfd", b)?;
         }
         if self.heartbeat_interval == 0 {
             return Err(config("heartbeat_interval", "must be at least 1 second"));
@@ -325,6 +355,17 @@ mod tests {
             ),
             (format!("{MINIMAL}bgp: {{hold_time: 2}}\n"), "bgp.hold_time"),
             (format!("{MINIMAL}host_interface: eth0\n"), "host_interface"),
+            (
+                format!("{MINIMAL}bgp: {{bfd: {{interval_ms: 5}}}}\n"),
+                "bgp.bfd.interval_ms",
+            ),
+            (
+                MINIMAL.replace(
+                    "{interface: eth1}",
+                    "{interface: eth1, bfd: {multiplier: 0}}",
+                ),
+                "uplinks[1].bfd.multiplier",
+            ),
         ];
         for (yaml, field) in cases {
             match parse(&yaml) {

@@ -24,6 +24,9 @@ pub struct Metrics {
     pub sessions_configured: Gauge,
     pub sessions_established: Gauge,
     pub routes_received: Gauge,
+    pub bfd_sessions_configured: Gauge,
+    pub bfd_sessions_up: Gauge,
+    pub bfd_session_resets: Gauge,
     pub routes_advertised: Gauge,
     pub fib_routes: Gauge,
     fib_operations: Family<OpLabels, Counter>,
@@ -48,6 +51,9 @@ impl Metrics {
             sessions_configured: Gauge::default(),
             sessions_established: Gauge::default(),
             routes_received: Gauge::default(),
+            bfd_sessions_configured: Gauge::default(),
+            bfd_sessions_up: Gauge::default(),
+            bfd_session_resets: Gauge::default(),
             routes_advertised: Gauge::default(),
             fib_routes: Gauge::default(),
             fib_operations: Family::default(),
@@ -80,6 +86,21 @@ impl Metrics {
             "bgp_routes_advertised",
             "Prefixes advertised to the switches, summed over sessions",
             m.routes_advertised.clone(),
+        );
+        r.register(
+            "bfd_sessions_configured",
+            "Uplinks with BFD configured whose neighbour is known",
+            m.bfd_sessions_configured.clone(),
+        );
+        r.register(
+            "bfd_sessions_up",
+            "BFD sessions in Up",
+            m.bfd_sessions_up.clone(),
+        );
+        r.register(
+            "bfd_session_resets",
+            "BGP sessions closed because BFD declared the switch down, since the speaker started",
+            m.bfd_session_resets.clone(),
         );
         r.register(
             "fib_routes",

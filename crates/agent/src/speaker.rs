@@ -89,6 +89,9 @@ pub fn spec(
                 Some(addr) => peer["address"] = json!(addr),
                 None => peer["interface"] = json!(u.interface),
             }
+            if let Some(bfd) = u.bfd(&cfg.bgp) {
+                peer["bfd"] = json!(bfd);
+            }
             peer
         })
         .collect();
@@ -184,5 +187,29 @@ mod tests {
         assert_ne!(id.router_id, Ipv4Addr::UNSPECIFIED);
         // No prefixes assigned yet: still a valid speaker that announces nothing.
         spec(&cfg(), id, &[], false).unwrap();
+    }
+
+    #[test]
+    fn bfd_per_uplink_overrides_the_default() {
+        let mut cfg: AgentConfig = serde_yaml_ng::from_str(
+            "node: h1\ncontroller: {url: 'http://127.0.0.1:1'}\nstate_dir: /tmp/x\n\
+             bgp: {bfd: {interval_ms: 100}}\n\
+             uplinks: [{interface: eth0}, {interface: eth1, bfd: {interval_ms: 50, multiplier: 5}}]\n",
+        )
+        .unwrap();
+        let desired = DesiredState {
+            node: "h1".into(),
+            asn: Some(65010),
+            advertisements: vec![],
+            addresses: vec![],
+        };
+        let id = Identity::of(&cfg, &desired).unwrap();
+        let ms = std::time::Duration::from_millis;
+        let s = spec(&cfg, id, &[], false).unwrap();
+        assert_eq!(s.peers[0].bfd, Some(clos_bfd::Config::new(ms(100), 3)));
+        assert_eq!(s.peers[1].bfd, Some(clos_bfd::Config::new(ms(50), 5)));
+        cfg.bgp.bfd = None;
+        let s = spec(&cfg, id, &[], false).unwrap();
+        assert_eq!(s.peers[0].bfd, None);
     }
 }

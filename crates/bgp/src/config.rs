@@ -143,7 +143,7 @@ pub struct BfdSection {
 
 impl BfdSection {
     /// The BFD timers; `field` names this section in errors (`peers[0].bfd`).
-    fn config(&self, field: &str) -> Result<clos_bfd::Config, ConfigError> {
+    pub fn config(&self, field: &str) -> Result<clos_bfd::Config, ConfigError> {
         if !(10..=60_000).contains(&self.interval_ms) {
             return Err(bad(
                 format!("{field}.interval_ms"),

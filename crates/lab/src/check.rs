@@ -124,7 +124,7 @@ pub fn best_route(
     Some((dst, 1, devs))
 }
 
-fn nexthop_group(netns: &str, id: u64) -> Option<(usize, Vec<String>)> {
+pub(crate) fn nexthop_group(netns: &str, id: u64) -> Option<(usize, Vec<String>)> {
     let out = sys::ip_n(netns, &["-j", "nexthop", "show", "id", &id.to_string()]).ok()?;
     let v: Value = serde_json::from_str(&out).ok()?;
     let nh = v.as_array()?.first()?;

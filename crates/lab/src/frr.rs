@@ -16,8 +16,9 @@ use crate::error::{Error, Result};
 use crate::sys;
 
 pub const FRR_LIB: &str = "/usr/lib/frr";
-/// The daemons of a lab switch: zebra programs the kernel, bgpd speaks BGP.
-pub const DAEMONS: [&str; 2] = ["zebra", "bgpd"];
+/// The daemons of a lab switch: zebra programs the kernel, bgpd speaks BGP, bfdd runs the
+/// BFD sessions bgpd asks for (idle when the site has no BFD).
+pub const DAEMONS: [&str; 3] = ["zebra", "bgpd", "bfdd"];
 
 /// Starts zebra and bgpd in `ns` with their files in `dir` (created, owned by the frr user),
 /// then applies `config` through vtysh. Returns the daemons' pids by name.
@@ -42,6 +43,10 @@ pub fn start(ns: &str, dir: &Path, config: &str) -> Result<Vec<(String, u32)>> {
         cmd.args(["--log", "stdout"]);
         if name == "bgpd" {
             cmd.args(["-p", "179"]);
+        }
+        if name == "bfdd" {
+            // Its control socket defaults to one path for every instance on the machine.
+            cmd.arg("--bfdctl").arg(dir.join("bfdd.sock"));
         }
         let pid = sys::spawn(cmd, &dir.join(format!("{name}.log")))?;
         pids.push((name.to_string(), pid));

@@ -12,8 +12,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use clos_model::{
-    AllocateAddress, Client, CreateToken, Node, Owner, OwnerKind, Pool, PoolKind, Rack, Site,
-    Subnet, Switch, SwitchPort, SwitchRole, Tenant, TokenRole, Uplink,
+    AllocateAddress, BfdTimers, Client, CreateToken, Node, Owner, OwnerKind, Pool, PoolKind, Rack,
+    Site, Subnet, Switch, SwitchPort, SwitchRole, Tenant, TokenRole, Uplink,
 };
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
@@ -419,6 +419,7 @@ impl Lab {
                 name: t.name.clone(),
                 asn_plan: t.asn_plan.clone(),
                 address_ranges: vec![t.pool],
+                bfd: t.bfd,
                 resource_version: 0,
             })
             .await?;
@@ -599,7 +600,13 @@ impl Lab {
         };
         match software {
             HostSoftware::Agent => {
-                let config = agent_config(host, &self.state.plan.controller_url(), &dir, &uplinks);
+                let config = agent_config(
+                    host,
+                    &self.state.plan.controller_url(),
+                    &dir,
+                    &uplinks,
+                    self.state.topology.bfd.as_ref(),
+                );
                 let path = dir.join("agent.yaml");
                 sys::write_file(&path, &config)?;
                 let mut cmd = sys::netns_command(&n.netns, exe);
@@ -932,12 +939,25 @@ fn set_mode(path: &Path, mode: u32) -> Result<()> {
 }
 
 /// The agent's configuration file (the contract of `clos agent -c`).
-pub fn agent_config(host: &str, controller: &str, dir: &Path, uplinks: &[String]) -> String {
+pub fn agent_config(
+    host: &str,
+    controller: &str,
+    dir: &Path,
+    uplinks: &[String],
+    bfd: Option<&BfdTimers>,
+) -> String {
     let mut c = format!(
-        "# Written by clos lab up.\nnode: {host}\ncontroller:\n  url: {controller}\n  token_file: {}\nstate_dir: {}\nbgp:\n  listen_port: 179\n  hold_time: 9\nuplinks:\n",
+        "# Written by clos lab up.\nnode: {host}\ncontroller:\n  url: {controller}\n  token_file: {}\nstate_dir: {}\nbgp:\n  listen_port: 179\n  hold_time: 9\n",
         dir.join("token").display(),
         dir.join("agent").display()
     );
+    if let Some(b) = bfd {
+        c.push_str(&format!(
+            "  bfd: {{interval_ms: {}, multiplier: {}}}\n",
+            b.interval_ms, b.multiplier
+        ));
+    }
+    c.push_str("uplinks:\n");
     for u in uplinks {
         c.push_str(&format!("  - interface: {u}\n"));
     }

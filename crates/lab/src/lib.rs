@@ -9,6 +9,8 @@
 //! * [`Lab`]: `up` (namespaces, links, the management bridge, the controller, the inventory
 //!   through the API, switch configs rendered by the controller, the hosts' agents, then a
 //!   wait for convergence), `summary` (status), `check`, `exec_command`, and [`down`].
+//! * [`failover`]: `clos lab failover`, a silent uplink (nftables drop) and the time until BFD
+//!   notices, the FIB moves and the traffic flows again.
 //! * `frr`, `check`, `sys`: FRR instances, the reachability and ECMP check, and thin wrappers
 //!   over `ip`, `/proc` and signals.
 //!
@@ -19,6 +21,7 @@
 
 pub mod check;
 mod error;
+pub mod failover;
 pub mod frr;
 mod lab;
 pub mod plan;

@@ -17,12 +17,13 @@
 //!            host_asn_first: 4200010000, host_asn_last: 4294967294}
 //! pool: 10.0.0.0/16             # the demo tenant pool, and the site's address range
 //! subnet: 10.0.0.0/24           # the demo subnet, spanning every rack
+//! bfd: {interval_ms: 300, multiplier: 3}   # on every session; null: off
 //! ```
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use clos_model::AsnPlan;
+use clos_model::{AsnPlan, BfdTimers};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
@@ -109,6 +110,18 @@ pub struct Topology {
     pub pool: IpNet,
     #[serde(default = "default_subnet")]
     pub subnet: IpNet,
+    /// BFD on every BGP session, switches and hosts alike (the site's `bfd`); `bfd: null`
+    /// turns it off.
+    #[serde(default = "default_bfd")]
+    pub bfd: Option<BfdTimers>,
+}
+
+/// FRR's default timers: sub-second detection that a loaded two-core lab sustains.
+fn default_bfd() -> Option<BfdTimers> {
+    Some(BfdTimers {
+        interval_ms: 300,
+        multiplier: 3,
+    })
 }
 
 fn default_name() -> String {
@@ -171,6 +184,7 @@ impl Default for Topology {
             asn_plan: AsnPlan::default(),
             pool: default_pool(),
             subnet: default_subnet(),
+            bfd: default_bfd(),
         }
     }
 }

@@ -1,12 +1,12 @@
 //! FRR accepts the controller's rendered configs line by line: a leaf with host ports (IPv4
-//! and IPv6 assignments) and a spine, applied through vtysh to a live zebra and bgpd in a
+//! and IPv6 assignments, BFD) and a spine, applied through vtysh to a live zebra, bgpd and bfdd in a
 //! namespace. Needs root and FRR.
 
 use std::time::Duration;
 
 use clos_controller::render::{PortView, SwitchView, frr::render};
 use clos_lab::{frr, sys};
-use clos_model::SwitchRole;
+use clos_model::{BfdTimers, SwitchRole};
 
 /// A namespace removed with everything inside when dropped.
 struct Ns(String);
@@ -56,7 +56,7 @@ fn apply_and_read_back(view: &SwitchView) -> String {
     // `frr::start` fails on any line vtysh or a daemon rejects.
     let pids = frr::start(&ns.0, &fdir, &config)
         .unwrap_or_else(|e| panic!("FRR rejected the rendered config: {e}\n{config}"));
-    assert_eq!(pids.len(), 2);
+    assert_eq!(pids.len(), frr::DAEMONS.len());
     frr::vtysh(&fdir, "show running-config").unwrap()
 }
 
@@ -93,6 +93,10 @@ fn frr_accepts_a_rendered_leaf_and_spine() {
                 prefixes: vec![],
             },
         ],
+        bfd: Some(BfdTimers {
+            interval_ms: 100,
+            multiplier: 3,
+        }),
     };
     let running = apply_and_read_back(&leaf);
     for want in [
@@ -105,6 +109,10 @@ fn frr_accepts_a_rendered_leaf_and_spine() {
         "neighbor swp3 route-map CLOS-FROM-r1-h1 in",
         "neighbor swp3 maximum-prefix 18 force",
         "maximum-paths 64",
+        "profile clos",
+        "transmit-interval 100",
+        "neighbor swp3 bfd profile clos",
+        "neighbor CLOS-FABRIC bfd profile clos",
     ] {
         assert!(
             running.contains(want),
@@ -134,6 +142,7 @@ fn frr_accepts_a_rendered_leaf_and_spine() {
                 name: "swp2".into(),
             },
         ],
+        bfd: None,
     };
     let running = apply_and_read_back(&spine);
     assert!(running.contains("router bgp 4200000000"), "{running}");

@@ -71,8 +71,54 @@ pub struct Site {
     #[serde(default)]
     #[schema(value_type = Vec<String>, example = json!(["10.0.0.0/8", "fd00::/48"]))]
     pub address_ranges: Vec<IpNet>,
+    /// BFD on every BGP session of the fabric's switches (host ports and fabric ports) in the
+    /// rendered switch configs; hosts enable it in their agent's config (`bgp.bfd`). Absent:
+    /// no BFD, failures are found by the BGP hold timer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bfd: Option<BfdTimers>,
     #[serde(default)]
     pub resource_version: u64,
+}
+
+/// BFD timers (RFC 5880): a packet every `interval_ms` both ways, and a neighbour silent for
+/// `interval_ms` x `multiplier` is down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BfdTimers {
+    /// Milliseconds between packets, 10 to 60000 (FRR's range); 300 if absent.
+    #[serde(default = "default_bfd_interval")]
+    #[schema(minimum = 10, maximum = 60000)]
+    pub interval_ms: u32,
+    /// Packets missed before the neighbour is down, 2 to 255; 3 if absent.
+    #[serde(default = "default_bfd_multiplier")]
+    #[schema(minimum = 2, maximum = 255)]
+    pub multiplier: u8,
+}
+
+fn default_bfd_interval() -> u32 {
+    300
+}
+fn default_bfd_multiplier() -> u8 {
+    3
+}
+
+impl BfdTimers {
+    fn check(&self, field: &str) -> Result<(), Error> {
+        if !(10..=60_000).contains(&self.interval_ms) {
+            return Err(Error::invalid(
+                format!("{field}.interval_ms"),
+                format!("{} is outside 10 to 60000 milliseconds", self.interval_ms),
+            ));
+        }
+        // FRR accepts 2 to 255.
+        if self.multiplier < 2 {
+            return Err(Error::invalid(
+                format!("{field}.multiplier"),
+                format!("{} is below 2: use 3", self.multiplier),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// AS numbering after RFC 7938 section 5.2: one ASN for all spines, one per rack (its leaf
@@ -145,6 +191,9 @@ impl Site {
         validate_name("name", &self.name)?;
         self.asn_plan.validate("asn_plan")?;
         canonical_all("address_ranges", &self.address_ranges)?;
+        if let Some(b) = &self.bfd {
+            b.check("bfd")?;
+        }
         for (i, a) in self.address_ranges.iter().enumerate() {
             for b in &self.address_ranges[i + 1..] {
                 if a.contains(b) || b.contains(a) {
@@ -1007,6 +1056,25 @@ mod tests {
         plan.host_asn_first = 65000;
         assert!(
             matches!(plan.validate("asn_plan"), Err(Error::Invalid { field, .. }) if field == "asn_plan.host_asn_first")
+        );
+
+        let mut site: Site =
+            serde_json::from_str(r#"{"name": "s", "asn_plan": {"spine_asn": 4200000000, "rack_asn_first": 4200000001, "rack_asn_last": 4200000099, "host_asn_first": 4200010000, "host_asn_last": 4200019999}, "bfd": {"interval_ms": 100}}"#).unwrap();
+        assert_eq!(site.bfd.map(|b| b.multiplier), Some(3));
+        site.validate().unwrap();
+        site.bfd = Some(BfdTimers {
+            interval_ms: 5,
+            multiplier: 3,
+        });
+        assert!(
+            matches!(site.validate(), Err(Error::Invalid { field, .. }) if field == "bfd.interval_ms")
+        );
+        site.bfd = Some(BfdTimers {
+            interval_ms: 100,
+            multiplier: 1,
+        });
+        assert!(
+            matches!(site.validate(), Err(Error::Invalid { field, .. }) if field == "bfd.multiplier")
         );
 
         let s = Subnet {

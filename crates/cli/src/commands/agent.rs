@@ -190,19 +190,20 @@ fn status_table(w: &mut dyn Write, s: &AgentStatus) -> std::io::Result<()> {
     writeln!(w)?;
     writeln!(
         w,
-        "{:<12} {:<28} {:<12} {:>11} {:>9} {:>10}",
+        "{:<12} {:<28} {:<12} {:>11} {:>9} {:>10}  BFD",
         "UPLINK", "NEIGHBOR", "STATE", "REMOTE AS", "RECEIVED", "ADVERTISED"
     )?;
     for p in &s.sessions {
         writeln!(
             w,
-            "{:<12} {:<28} {:<12} {:>11} {:>9} {:>10}",
+            "{:<12} {:<28} {:<12} {:>11} {:>9} {:>10}  {}",
             p.interface.as_deref().unwrap_or("-"),
             p.address,
             p.state,
             p.remote_as.map_or("-".into(), |a| a.to_string()),
             p.received,
-            p.advertised
+            p.advertised,
+            p.bfd.as_ref().map_or("-", |b| b.state.as_str())
         )?;
     }
     Ok(())

@@ -1,4 +1,4 @@
-//! `clos lab up|status|check|exec|down`: a spine-leaf fabric in network namespaces
+//! `clos lab up|status|check|exec|failover|down`: a spine-leaf fabric in network namespaces
 //! (`clos_lab`). This module parses flags and prints; the lab crate does the work.
 
 use std::io::{IsTerminal, Write};
@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
+use clos_lab::failover::{self, FailoverOptions, FailoverReport};
 use clos_lab::{CheckReport, Lab, Summary, Topology, UpOptions, UpOutcome};
 
 use crate::output::{self, OutputFormat};
@@ -26,6 +27,28 @@ pub enum LabCommand {
     /// Remove every namespace, link and process of the lab, and its directory (also after an
     /// interrupted `up`).
     Down(Which),
+    /// Measure failover: silently drop everything on one of a host's uplinks (nftables, the
+    /// link stays up) while it pings a host of another rack; report when BFD noticed, when
+    /// the kernel route left the uplink, and how much traffic was lost. Runs with BFD timers
+    /// from the topology's `bfd`.
+    Failover(FailoverArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FailoverArgs {
+    /// The host whose uplink fails.
+    host: String,
+    /// The host it pings [default: the first host of another rack].
+    #[arg(long)]
+    to: Option<String>,
+    /// The uplink to drop [default: the one the ping's flow uses].
+    #[arg(long)]
+    uplink: Option<String>,
+    /// Runs; each waits for both uplinks to be back first.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    #[command(flatten)]
+    which: Which,
 }
 
 /// Which lab: by name (its directory is under /run/clos/lab) or by directory.
@@ -110,6 +133,7 @@ pub fn run(cmd: LabCommand, format: OutputFormat) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        LabCommand::Failover(args) => failover(args, format),
         LabCommand::Down(w) => {
             let removed = clos_lab::down(&w.dir(), &w.name)?;
             #[derive(serde::Serialize)]
@@ -252,6 +276,66 @@ fn summary_table(w: &mut dyn Write, s: &Summary) -> std::io::Result<()> {
         )?;
     }
     Ok(())
+}
+
+fn failover(args: FailoverArgs, format: OutputFormat) -> anyhow::Result<()> {
+    if args.runs == 0 {
+        bail!("--runs must be at least 1");
+    }
+    let lab = args.which.open()?;
+    let opts = FailoverOptions {
+        host: args.host,
+        to: args.to,
+        uplink: args.uplink,
+        runs: args.runs,
+    };
+    let report = failover::run(&lab, &opts, &mut |line| eprintln!("{line}"))?;
+    output::print(format, &report, |out| failover_table(out, &report))
+}
+
+fn failover_table(w: &mut dyn Write, r: &FailoverReport) -> std::io::Result<()> {
+    let bfd = match (r.bfd_interval_ms, r.bfd_multiplier) {
+        (Some(i), Some(m)) => format!("BFD {i} ms x {m}"),
+        _ => "no BFD (hold timer)".into(),
+    };
+    writeln!(
+        w,
+        "{} -> {} ({}), {bfd}, a ping every {:.0} ms",
+        r.host, r.to, r.to_address, r.ping_interval_ms
+    )?;
+    writeln!(
+        w,
+        "{:<4} {:<8} {:>13} {:>9} {:>12} {:>11}",
+        "RUN", "UPLINK", "DETECTION ms", "FIB ms", "OUTAGE ms", "PINGS LOST"
+    )?;
+    let ms = |v: Option<f64>| v.map_or_else(|| "never".into(), |v| format!("{v:.0}"));
+    for (i, run) in r.runs.iter().enumerate() {
+        writeln!(
+            w,
+            "{:<4} {:<8} {:>13} {:>9} {:>12.0} {:>11}",
+            i + 1,
+            run.uplink,
+            ms(run.detection_ms),
+            ms(run.fib_ms),
+            run.outage_ms,
+            format!("{}/{}", run.pings_lost, run.pings_sent)
+        )?;
+    }
+    let worst = |f: fn(&clos_lab::failover::FailoverRun) -> Option<f64>| {
+        r.runs
+            .iter()
+            .map(f)
+            .try_fold(0f64, |acc, v| v.map(|v| acc.max(v)))
+    };
+    writeln!(
+        w,
+        "{:<4} {:<8} {:>13} {:>9} {:>12}",
+        "max",
+        "",
+        ms(worst(|x| x.detection_ms)),
+        ms(worst(|x| x.fib_ms)),
+        ms(worst(|x| Some(x.outage_ms)))
+    )
 }
 
 fn check_table(w: &mut dyn Write, r: &CheckReport) -> std::io::Result<()> {

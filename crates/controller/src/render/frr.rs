@@ -17,8 +17,11 @@
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
-use clos_model::SwitchRole;
+use clos_model::{BfdTimers, SwitchRole};
 use ipnet::IpNet;
+
+/// The FRR BFD profile of the site's timers.
+const BFD_PROFILE: &str = "clos";
 
 /// Prefixes a host may send beyond its assignment before its leaf resets the session.
 pub const HOST_MAX_PREFIX_HEADROOM: usize = 16;
@@ -36,6 +39,8 @@ pub struct SwitchView {
     /// more-specifics: the site's address ranges and pools.
     pub fabric: Vec<IpNet>,
     pub ports: Vec<PortView>,
+    /// BFD on every session (the site's timers); needs FRR's bfdd running.
+    pub bfd: Option<BfdTimers>,
 }
 
 /// One port and what is on its other end.
@@ -154,6 +159,15 @@ pub fn render(sw: &SwitchView) -> String {
     }
     c.push_str("!\n");
 
+    // One BFD profile for every session, so the site's timers live in one place.
+    if let Some(b) = &sw.bfd {
+        let _ = writeln!(
+            c,
+            "bfd\n profile {BFD_PROFILE}\n  detect-multiplier {}\n  receive-interval {}\n  transmit-interval {}\n exit\nexit\n!",
+            b.multiplier, b.interval_ms, b.interval_ms
+        );
+    }
+
     // The BGP instance.
     let _ = writeln!(c, "router bgp {}", sw.asn);
     match sw.router_id {
@@ -172,6 +186,9 @@ pub fn render(sw: &SwitchView) -> String {
         .collect();
     c.push_str(" neighbor CLOS-FABRIC peer-group\n");
     c.push_str(" neighbor CLOS-FABRIC remote-as external\n");
+    if sw.bfd.is_some() {
+        let _ = writeln!(c, " neighbor CLOS-FABRIC bfd profile {BFD_PROFILE}");
+    }
     for p in &fabric_ports {
         let _ = writeln!(c, " neighbor {} interface peer-group CLOS-FABRIC", p.name());
     }
@@ -182,6 +199,9 @@ pub fn render(sw: &SwitchView) -> String {
         {
             let _ = writeln!(c, " neighbor {name} interface remote-as {asn}");
             let _ = writeln!(c, " neighbor {name} description host {node}");
+            if sw.bfd.is_some() {
+                let _ = writeln!(c, " neighbor {name} bfd profile {BFD_PROFILE}");
+            }
         }
     }
     for (afi, _, v6) in FAMILIES {
@@ -249,6 +269,7 @@ mod tests {
                     prefixes: vec![],
                 },
             ],
+            bfd: None,
         }
     }
 
@@ -356,6 +377,7 @@ mod tests {
                     name: format!("swp{i}"),
                 })
                 .collect(),
+            bfd: None,
         };
         let c = render(&sw);
         let l = lines(&c);
@@ -366,6 +388,34 @@ mod tests {
         assert!(!c.contains("maximum-prefix"), "{c}");
         // An empty IPv6 fabric list still exists and denies everything.
         assert!(l.contains(&"ipv6 prefix-list CLOS-FABRIC6 seq 5 deny ::/0 le 128"));
+    }
+
+    #[test]
+    fn bfd_on_every_session_only_when_the_site_asks() {
+        let c = render(&leaf());
+        assert!(!c.contains("bfd"), "{c}");
+        let mut sw = leaf();
+        sw.bfd = Some(BfdTimers {
+            interval_ms: 100,
+            multiplier: 3,
+        });
+        let c = render(&sw);
+        let l = lines(&c);
+        for want in [
+            "bfd",
+            " profile clos",
+            "  detect-multiplier 3",
+            "  receive-interval 100",
+            "  transmit-interval 100",
+            " neighbor CLOS-FABRIC bfd profile clos",
+            " neighbor swp3 bfd profile clos",
+            " neighbor swp4 bfd profile clos",
+        ] {
+            assert!(l.contains(&want), "missing {want:?} in\n{c}");
+        }
+        // The profile exists before a neighbour names it.
+        let profile = c.find(" profile clos").unwrap();
+        assert!(profile < c.find("bfd profile clos").unwrap(), "{c}");
     }
 
     #[test]

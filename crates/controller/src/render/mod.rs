@@ -180,6 +180,7 @@ pub(crate) async fn view_of(state: &AppState, name: &str) -> Result<SwitchView> 
         router_id,
         fabric: fabric.into_iter().collect(),
         ports,
+        bfd: site.and_then(|s| s.bfd),
     })
 }
 
