@@ -10,6 +10,7 @@ mod ingest;
 mod proc;
 mod receiver;
 mod report;
+mod runs;
 mod sender;
 
 use std::path::PathBuf;

@@ -51,7 +51,7 @@ use self::device::{Device, Tor};
 use self::watch::{Expected, Watch};
 use crate::forward::sender::{Sender, SenderSpec};
 use crate::forward::table;
-use crate::{Output, Result, proc};
+use crate::{Output, Result, proc, runs};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -133,13 +133,12 @@ pub struct RunResult {
     pub done_after_silence: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct DeviceResult {
-    pub device: &'static str,
-    pub version: String,
-    pub best: Option<RunResult>,
-    pub runs: Vec<RunResult>,
-    pub error: Option<String>,
+pub type DeviceResult = runs::DeviceRuns<RunResult>;
+
+impl runs::Timed for RunResult {
+    fn seconds(&self) -> f64 {
+        self.seconds
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -247,49 +246,26 @@ pub fn run(args: &Args, output: Output) -> Result<()> {
         prefixes: t.prefixes,
         clos,
     };
-    let mut results: Vec<DeviceResult> = args
+    let devices: Vec<_> = args
         .devices
         .iter()
-        .map(|d| DeviceResult {
-            device: d.name(),
-            version: d.version(&setup.clos),
-            best: None,
-            runs: Vec::new(),
-            error: None,
-        })
+        .map(|&d| (d, d.name(), d.version(&setup.clos)))
         .collect();
-    for run in 1..=args.runs {
-        for (&device, result) in args.devices.iter().zip(&mut results) {
-            if result.error.is_some() {
-                continue;
-            }
-            let label = format!("{} run {run}/{}", device.name(), args.runs);
-            match run_once(device, &setup, args, &label, run) {
-                Ok(r) => {
-                    eprintln!(
-                        "[{label}] {:.3} s from the last UPDATE ({:.3} s from the first), peak \
-                         RSS {:.1} MiB, CPU {:.2} s",
-                        r.seconds,
-                        r.from_first_seconds,
-                        r.peak_rss_kib as f64 / 1024.0,
-                        r.cpu_seconds
-                    );
-                    result.runs.push(r);
-                }
-                Err(err) => {
-                    eprintln!("[{label}] failed: {err}");
-                    result.error = Some(err.to_string());
-                }
-            }
-        }
-    }
-    for r in &mut results {
-        r.best = r
-            .runs
-            .iter()
-            .min_by(|a, b| a.seconds.total_cmp(&b.seconds))
-            .cloned();
-    }
+    let results = runs::interleave(
+        &devices,
+        args.runs,
+        |device, label, run| run_once(device, &setup, args, label, run),
+        |r| {
+            format!(
+                "{:.3} s from the last UPDATE ({:.3} s from the first), peak RSS {:.1} MiB, \
+                 CPU {:.2} s",
+                r.seconds,
+                r.from_first_seconds,
+                r.peak_rss_kib as f64 / 1024.0,
+                r.cpu_seconds
+            )
+        },
+    );
     report::print(output, &workload, &results)
 }
 

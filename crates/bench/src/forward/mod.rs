@@ -45,7 +45,7 @@ use self::device::{Device, Dut, Neighbor};
 use self::receiver::{Expected, Mode, Receiver};
 use self::sender::{Sender, SenderSpec};
 use crate::receiver::ClosCommand;
-use crate::{Output, Result, proc};
+use crate::{Output, Result, proc, runs};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -127,13 +127,12 @@ pub struct RunResult {
     pub senders_drained_bytes: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct DeviceResult {
-    pub device: &'static str,
-    pub version: String,
-    pub best: Option<RunResult>,
-    pub runs: Vec<RunResult>,
-    pub error: Option<String>,
+pub type DeviceResult = runs::DeviceRuns<RunResult>;
+
+impl runs::Timed for RunResult {
+    fn seconds(&self) -> f64 {
+        self.seconds
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -222,48 +221,25 @@ pub fn run(args: &Args, output: Output) -> Result<()> {
         clos,
     };
     drop(t);
-    let mut results: Vec<DeviceResult> = args
+    let devices: Vec<_> = args
         .devices
         .iter()
-        .map(|d| DeviceResult {
-            device: d.name(),
-            version: d.version(&setup.clos),
-            best: None,
-            runs: Vec::new(),
-            error: None,
-        })
+        .map(|&d| (d, d.name(), d.version(&setup.clos)))
         .collect();
-    for run in 1..=args.runs {
-        for (&device, result) in args.devices.iter().zip(&mut results) {
-            if result.error.is_some() {
-                continue;
-            }
-            let label = format!("{} run {run}/{}", device.name(), args.runs);
-            match run_once(device, &setup, args, &label) {
-                Ok(r) => {
-                    eprintln!(
-                        "[{label}] {:.3} s, {:.0} prefixes/s, peak RSS {:.1} MiB, CPU {:.2} s",
-                        r.seconds,
-                        workload.prefixes as f64 / r.seconds,
-                        r.peak_rss_kib as f64 / 1024.0,
-                        r.cpu_seconds
-                    );
-                    result.runs.push(r);
-                }
-                Err(err) => {
-                    eprintln!("[{label}] failed: {err}");
-                    result.error = Some(err.to_string());
-                }
-            }
-        }
-    }
-    for r in &mut results {
-        r.best = r
-            .runs
-            .iter()
-            .min_by(|a, b| a.seconds.total_cmp(&b.seconds))
-            .cloned();
-    }
+    let results = runs::interleave(
+        &devices,
+        args.runs,
+        |device, label, _| run_once(device, &setup, args, label),
+        |r| {
+            format!(
+                "{:.3} s, {:.0} prefixes/s, peak RSS {:.1} MiB, CPU {:.2} s",
+                r.seconds,
+                workload.prefixes as f64 / r.seconds,
+                r.peak_rss_kib as f64 / 1024.0,
+                r.cpu_seconds
+            )
+        },
+    );
     report::print(output, &workload, &results)
 }
 
