@@ -268,7 +268,7 @@ impl Default for AdjRibOut {
 
 /// `Option<usize>` (the peer index) in four octets with alignment 1: 0 for our own routes,
 /// else the index plus one.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Source([u8; 4]);
 
 impl Source {
