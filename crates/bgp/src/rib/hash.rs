@@ -198,10 +198,16 @@ impl<K: Copy + Hash + Eq, V: Default> Shard<K, V> {
         self.find(h, key).ok()
     }
 
+    /// Whether one more entry would pass the maximum load.
+    #[inline]
+    fn full(&self) -> bool {
+        (self.len + 1) * 16 > self.tags.len() * MAX_LOAD_NUM
+    }
+
     /// Makes room for one more entry.
     fn reserve_one(&mut self, hasher: &Seeded, filler: K) {
         let n = self.tags.len();
-        if (self.len + 1) * 16 <= n * MAX_LOAD_NUM {
+        if !self.full() {
             return;
         }
         let new_n = (n + n / 2).max(MIN_SLOTS);
@@ -226,25 +232,31 @@ impl<K: Copy + Hash + Eq, V: Default> Shard<K, V> {
         }
     }
 
-    /// The slot of `key`, inserted with `V::default()` if absent.
+    /// The slot of `key`, inserted with `V::default()` if absent. One probe when the table
+    /// has room (the common case): the empty slot that ends a failed search is where the key
+    /// goes.
     fn slot_or_insert(&mut self, hasher: &Seeded, h: u64, key: K) -> usize {
-        if self.len > 0
-            && let Ok(i) = self.find(h, &key)
-        {
-            return i;
-        }
-        self.reserve_one(hasher, key);
-        match self.find(h, &key) {
-            Ok(i) => i,
-            Err(i) => {
-                if let (Some(t), Some(s)) = (self.tags.get_mut(i), self.slots.get_mut(i)) {
-                    *t = tag(h);
-                    *s = (key, V::default());
-                    self.len += 1;
+        let probe = if self.len > 0 {
+            Some(self.find(h, &key))
+        } else {
+            None
+        };
+        let slot = match probe {
+            Some(Ok(i)) => return i,
+            Some(Err(i)) if !self.full() => i,
+            _ => {
+                self.reserve_one(hasher, key);
+                match self.find(h, &key) {
+                    Ok(i) | Err(i) => i,
                 }
-                i
             }
+        };
+        if let (Some(t), Some(s)) = (self.tags.get_mut(slot), self.slots.get_mut(slot)) {
+            *t = tag(h);
+            *s = (key, V::default());
+            self.len += 1;
         }
+        slot
     }
 
     /// Empties slot `i` and shifts the rest of its probe run back.
