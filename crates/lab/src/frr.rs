@@ -20,7 +20,7 @@ pub const FRR_LIB: &str = "/usr/lib/frr";
 /// BFD sessions bgpd asks for (idle when the site has no BFD).
 pub const DAEMONS: [&str; 3] = ["zebra", "bgpd", "bfdd"];
 
-/// Starts zebra and bgpd in `ns` with their files in `dir` (created, owned by the frr user),
+/// Starts zebra, bgpd and bfdd in `ns` with their files in `dir` (created, owned by frr),
 /// then applies `config` through vtysh. Returns the daemons' pids by name.
 pub fn start(ns: &str, dir: &Path, config: &str) -> Result<Vec<(String, u32)>> {
     std::fs::create_dir_all(dir)
