@@ -4,6 +4,7 @@
 //! ratios against them. Results go to stdout (a table, or JSON with `-o json`); progress goes to
 //! stderr. Needs root: it creates network namespaces and runs real daemons through the test kit.
 
+mod blocking;
 mod fib;
 mod forward;
 mod ingest;

@@ -22,6 +22,7 @@ use clos_testkit::{Daemon, NeighborSpec, Netns, PeerDaemon, SpeakerSpec, wait_un
 use serde_json::Value;
 
 use crate::Result;
+use crate::blocking::read_some;
 
 /// The receiver's side of the link.
 pub const RECEIVER_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
@@ -596,18 +597,10 @@ fn sink(listener: &TcpListener, open: &[u8], state: &SinkShared) -> std::io::Res
     let mut buf = vec![0u8; 256 * 1024];
     let mut filled = 0;
     while !state.stop.load(Ordering::Relaxed) {
-        let n = match stream.read(&mut buf[filled..]) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                continue;
-            }
-            Err(e) => return Err(e),
+        let n = match read_some(&mut stream, &mut buf[filled..])? {
+            Some(0) => return Ok(()),
+            Some(n) => n,
+            None => continue,
         };
         filled += n;
         let mut at = 0;

@@ -21,13 +21,6 @@ struct Row<'a> {
     memory_vs_bird: Option<f64>,
 }
 
-#[derive(Debug, Serialize)]
-struct Report<'a> {
-    benchmark: &'static str,
-    workload: &'a Workload,
-    results: Vec<Row<'a>>,
-}
-
 pub fn print(output: Output, workload: &Workload, results: &[ReceiverResult]) -> Result<()> {
     let bird = results
         .iter()
@@ -52,20 +45,7 @@ pub fn print(output: Output, workload: &Workload, results: &[ReceiverResult]) ->
             }
         })
         .collect();
-    let mut out = std::io::stdout().lock();
-    match output {
-        Output::Json => {
-            let report = Report {
-                benchmark: "bgp-ingest",
-                workload,
-                results: rows,
-            };
-            serde_json::to_writer_pretty(&mut out, &report)?;
-            writeln!(out)?;
-        }
-        Output::Table => table(&mut out, workload, &rows)?,
-    }
-    Ok(())
+    emit(output, "bgp-ingest", workload, &rows, table)
 }
 
 fn table(w: &mut dyn Write, workload: &Workload, rows: &[Row]) -> std::io::Result<()> {
@@ -177,4 +157,36 @@ fn table(w: &mut dyn Write, workload: &Workload, rows: &[Row]) -> std::io::Resul
          over the receiver's processes once it stops growing after ingest. POLL ms: mean time \
          of one count query; polls are spaced at least 4x that apart."
     )
+}
+
+/// The JSON document of every benchmark: its name, its workload and a row per device.
+#[derive(Serialize)]
+struct Document<'a, W, R> {
+    benchmark: &'static str,
+    workload: &'a W,
+    results: &'a [R],
+}
+
+/// Prints the rows as that JSON document, or as the table `table` draws.
+pub fn emit<W: Serialize, R: Serialize>(
+    output: Output,
+    benchmark: &'static str,
+    workload: &W,
+    rows: &[R],
+    table: impl FnOnce(&mut dyn Write, &W, &[R]) -> std::io::Result<()>,
+) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match output {
+        Output::Json => {
+            let document = Document {
+                benchmark,
+                workload,
+                results: rows,
+            };
+            serde_json::to_writer_pretty(&mut out, &document)?;
+            writeln!(out)?;
+        }
+        Output::Table => table(&mut out, workload, rows)?,
+    }
+    Ok(())
 }

@@ -8,8 +8,8 @@
 //!
 //! Both report the instant the table starts to go out; the clock of a run starts there.
 
-use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,13 +19,14 @@ use clap::ValueEnum;
 use clos_bgp::config::SpeakerConfig;
 use clos_bgp::driver::{Speaker, SpeakerHandle};
 use clos_bgp::iana::Origin;
-use clos_bgp::session::{ConnId, Direction, Input, Output, RemoteAs, Session, SessionConfig};
+use clos_bgp::session::{Output, RemoteAs, SessionConfig};
 use clos_bgp::wire::{
     AsPath, DecodeContext, Family, NextHop, PathAttributes, Prefix, UpdatePacker,
 };
 use clos_testkit::Netns;
 
 use crate::Result;
+use crate::blocking::BlockingSession;
 use crate::receiver::{self, Receiver};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -249,79 +250,24 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-const CONN: ConnId = 1;
-
 fn run_packed(config: SessionConfig, prefixes: &[Prefix], shared: &PackedShared) -> Result<()> {
     let remote = SocketAddr::new(IpAddr::V4(receiver::RECEIVER_ADDR), 179);
-    let mut session = Session::new(config);
-    let mut stream: Option<TcpStream> = None;
-    let mut buf = vec![0u8; 64 * 1024];
-    session.handle(Input::Start, Instant::now());
+    let mut session = BlockingSession::start(config, remote, Duration::from_secs(2), 64 * 1024);
     while !shared.stop.load(Ordering::Relaxed) {
-        while let Some(output) = session.poll_output() {
-            let now = Instant::now();
+        while let Some(output) = session.next_output()? {
             match output {
-                Output::Connect => {
-                    match TcpStream::connect_timeout(&remote, Duration::from_secs(2)) {
-                        Ok(s) => {
-                            s.set_nodelay(true)?;
-                            s.set_read_timeout(Some(Duration::from_millis(20)))?;
-                            stream = Some(s);
-                            let connected = Input::Connected {
-                                conn: CONN,
-                                direction: Direction::Outbound,
-                            };
-                            session.handle(connected, now);
-                        }
-                        Err(_) => session.handle(Input::ConnectFailed, now),
-                    }
-                }
-                Output::Send { data, .. } => {
-                    if let Some(s) = &mut stream {
-                        s.write_all(&data)?;
-                    }
-                }
-                Output::Close { .. } => stream = None,
                 Output::StateChanged { to, .. } => *lock(&shared.state) = format!("{to:?}"),
                 Output::Established(n) => {
                     let table: Vec<u8> = packed_table(n.decode_context(), prefixes)?.concat();
                     *lock(&shared.started) = Some(Instant::now());
-                    if let Some(s) = &mut stream {
+                    if let Some(s) = session.stream_mut() {
                         s.write_all(&table)?;
                     }
                 }
-                Output::Update(_) | Output::RouteRefresh(_) | Output::Down(_) => {}
+                _ => {}
             }
         }
-        let now = Instant::now();
-        if session.poll_timeout().is_some_and(|t| t <= now) {
-            session.handle(Input::Timeout, now);
-            continue;
-        }
-        let Some(s) = &mut stream else {
-            std::thread::sleep(Duration::from_millis(10));
-            continue;
-        };
-        let input = match s.read(&mut buf) {
-            Ok(0) => Input::Closed { conn: CONN },
-            Ok(n) => Input::Received {
-                conn: CONN,
-                data: Bytes::copy_from_slice(&buf[..n]),
-            },
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                continue;
-            }
-            Err(_) => Input::Closed { conn: CONN },
-        };
-        if matches!(input, Input::Closed { .. }) {
-            stream = None;
-        }
-        session.handle(input, Instant::now());
+        session.step();
     }
     Ok(())
 }

@@ -18,13 +18,6 @@ struct Row<'a> {
     time_vs_ip_batch: Option<f64>,
 }
 
-#[derive(Debug, Serialize)]
-struct Report<'a> {
-    benchmark: &'static str,
-    workload: &'a Workload,
-    results: Vec<Row<'a>>,
-}
-
 pub fn print(output: Output, workload: &Workload, results: &[DeviceResult]) -> Result<()> {
     let best = |name: &str| {
         results
@@ -50,20 +43,7 @@ pub fn print(output: Output, workload: &Workload, results: &[DeviceResult]) -> R
             }
         })
         .collect();
-    let mut out = std::io::stdout().lock();
-    match output {
-        Output::Json => {
-            let report = Report {
-                benchmark: "fib-install",
-                workload,
-                results: rows,
-            };
-            serde_json::to_writer_pretty(&mut out, &report)?;
-            writeln!(out)?;
-        }
-        Output::Table => table(&mut out, workload, &rows)?,
-    }
-    Ok(())
+    crate::report::emit(output, "fib-install", workload, &rows, table)
 }
 
 fn table(w: &mut dyn Write, workload: &Workload, rows: &[Row]) -> std::io::Result<()> {

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,6 +21,7 @@ use clos_bgp::wire::{DecodeContext, Family, KEEPALIVE, Message, Prefix};
 use clos_testkit::Netns;
 
 use crate::Result;
+use crate::blocking::read_some;
 
 /// A multiply-shift hash for the prefix keys (the std hasher would cost more than the rest of
 /// the decoding).
@@ -298,18 +299,10 @@ fn session_loop(mut stream: TcpStream, hello: &[u8], state: &Shared) -> Result<(
             stream.write_all(&KEEPALIVE)?;
             keepalive = Instant::now();
         }
-        let n = match stream.read(&mut buf[filled..]) {
-            Ok(0) => return Err("the peer closed the session".into()),
-            Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                continue;
-            }
-            Err(e) => return Err(e.into()),
+        let n = match read_some(&mut stream, &mut buf[filled..])? {
+            Some(0) => return Err("the peer closed the session".into()),
+            Some(n) => n,
+            None => continue,
         };
         filled += n;
         let mut batch = Batch::default();

@@ -4,19 +4,19 @@
 //! first keeps reading and discarding whatever the device sends back (the other senders'
 //! routes), so the device never waits on it.
 
-use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use clos_bgp::session::{ConnId, Direction, Input, Output, RemoteAs, Session, SessionConfig};
+use clos_bgp::session::{Output, RemoteAs, SessionConfig};
 use clos_bgp::wire::{Family, KEEPALIVE};
 use clos_testkit::Netns;
 
 use super::receiver::KEEPALIVE_EVERY;
 use crate::Result;
+use crate::blocking::{BlockingSession, read_some};
 
 /// One sender's identity and what it sends.
 #[derive(Clone)]
@@ -120,43 +120,16 @@ impl Drop for Sender {
     }
 }
 
-const CONN: ConnId = 1;
-
 fn run(config: SessionConfig, spec: &SenderSpec, shared: &Arc<Shared>) -> Result<()> {
     let remote = SocketAddr::new(IpAddr::V4(spec.remote), 179);
-    let mut session = Session::new(config);
-    let mut stream: Option<TcpStream> = None;
-    let mut buf = vec![0u8; 256 * 1024];
-    session.handle(Input::Start, Instant::now());
+    let mut session = BlockingSession::start(config, remote, Duration::from_secs(1), 256 * 1024);
     let mut established = false;
     while !established {
         if shared.stop.load(Ordering::Relaxed) {
             return Ok(());
         }
-        while let Some(output) = session.poll_output() {
-            let now = Instant::now();
+        while let Some(output) = session.next_output()? {
             match output {
-                Output::Connect => {
-                    match TcpStream::connect_timeout(&remote, Duration::from_secs(1)) {
-                        Ok(s) => {
-                            s.set_nodelay(true)?;
-                            s.set_read_timeout(Some(Duration::from_millis(20)))?;
-                            stream = Some(s);
-                            let connected = Input::Connected {
-                                conn: CONN,
-                                direction: Direction::Outbound,
-                            };
-                            session.handle(connected, now);
-                        }
-                        Err(_) => session.handle(Input::ConnectFailed, now),
-                    }
-                }
-                Output::Send { data, .. } => {
-                    if let Some(s) = &mut stream {
-                        s.write_all(&data)?;
-                    }
-                }
-                Output::Close { .. } => stream = None,
                 Output::StateChanged { to, .. } => *lock(&shared.state) = format!("{to:?}"),
                 Output::Established(n) => {
                     if !n.four_octet_as {
@@ -164,43 +137,17 @@ fn run(config: SessionConfig, spec: &SenderSpec, shared: &Arc<Shared>) -> Result
                     }
                     established = true;
                 }
-                Output::Update(_) | Output::RouteRefresh(_) | Output::Down(_) => {}
+                _ => {}
             }
         }
         if established {
             break;
         }
-        let now = Instant::now();
-        if session.poll_timeout().is_some_and(|t| t <= now) {
-            session.handle(Input::Timeout, now);
-            continue;
-        }
-        let Some(s) = &mut stream else {
-            std::thread::sleep(Duration::from_millis(10));
-            continue;
-        };
-        let input = match s.read(&mut buf) {
-            Ok(0) => Input::Closed { conn: CONN },
-            Ok(n) => Input::Received {
-                conn: CONN,
-                data: Bytes::copy_from_slice(&buf[..n]),
-            },
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                continue;
-            }
-            Err(_) => Input::Closed { conn: CONN },
-        };
-        if matches!(input, Input::Closed { .. }) {
-            stream = None;
-        }
-        session.handle(input, Instant::now());
+        session.step();
     }
-    let mut stream = stream.ok_or("Established without a connection")?;
+    let mut stream = session
+        .into_stream()
+        .ok_or("Established without a connection")?;
     shared.ready.store(true, Ordering::Release);
     let mut keepalive = Instant::now();
     while !shared.go.load(Ordering::Acquire) {
@@ -238,20 +185,17 @@ fn run(config: SessionConfig, spec: &SenderSpec, shared: &Arc<Shared>) -> Result
         }
     });
     // Drain whatever comes back until stopped.
+    let mut buf = vec![0u8; 256 * 1024];
     let result = loop {
         if shared.stop.load(Ordering::Relaxed) {
             break Ok(());
         }
-        match stream.read(&mut buf) {
-            Ok(0) => break Err("the device closed the session".into()),
-            Ok(n) => {
+        match read_some(&mut stream, &mut buf) {
+            Ok(Some(0)) => break Err("the device closed the session".into()),
+            Ok(Some(n)) => {
                 shared.drained.fetch_add(n as u64, Ordering::Relaxed);
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
+            Ok(None) => {}
             Err(e) => break Err(e.into()),
         }
     };
