@@ -6,7 +6,6 @@
 //! permissions decide who may ask.
 
 use std::net::SocketAddr;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -42,24 +41,10 @@ pub(crate) async fn serve(path: PathBuf, tx: mpsc::Sender<ControlRequest>) {
 }
 
 fn bind(path: &Path) -> Result<UnixListener> {
-    let control = |source| Error::Control {
+    clos_bgp::driver::control::bind_socket(path, "another agent").map_err(|source| Error::Control {
         path: path.to_owned(),
         source,
-    };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(control)?;
-    }
-    if std::os::unix::net::UnixStream::connect(path).is_ok() {
-        return Err(control(std::io::Error::new(
-            std::io::ErrorKind::AddrInUse,
-            "another agent is serving this control socket; stop it first",
-        )));
-    }
-    // A dead socket file left by a killed agent would make bind fail.
-    let _ = std::fs::remove_file(path);
-    let listener = UnixListener::bind(path).map_err(control)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(control)?;
-    Ok(listener)
+    })
 }
 
 async fn answer(stream: UnixStream, tx: mpsc::Sender<ControlRequest>) -> std::io::Result<()> {

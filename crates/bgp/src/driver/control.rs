@@ -28,24 +28,31 @@ pub async fn serve(handle: SpeakerHandle, path: PathBuf) -> Result<(), DriverErr
 }
 
 fn bind(path: &Path) -> Result<UnixListener, DriverError> {
-    let control = |source| DriverError::Control {
+    bind_socket(path, "another speaker").map_err(|source| DriverError::Control {
         path: path.to_owned(),
         source,
-    };
+    })
+}
+
+/// Binds a control socket at `path`, mode 0600, creating its directory. A live socket there
+/// means `holder` (`"another speaker"`) serves it already: an error; a dead one, left by a
+/// killed process, would make bind fail, so it is removed. Must be called within a tokio
+/// runtime.
+pub fn bind_socket(path: &Path, holder: &str) -> std::io::Result<UnixListener> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(control)?;
+        std::fs::create_dir_all(dir)?;
     }
-    // A live socket means another speaker is running; a dead one was left by a killed
-    // speaker and would make bind fail.
     if std::os::unix::net::UnixStream::connect(path).is_ok() {
-        return Err(control(std::io::Error::new(
+        return Err(std::io::Error::new(
             std::io::ErrorKind::AddrInUse,
-            "another speaker is already serving this control socket; stop it or pick another --control path",
-        )));
+            format!(
+                "{holder} is already serving this control socket; stop it or pick another path"
+            ),
+        ));
     }
     let _ = std::fs::remove_file(path);
-    let listener = UnixListener::bind(path).map_err(control)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(control)?;
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     Ok(listener)
 }
 
