@@ -226,7 +226,26 @@ fn up_down_up(peer_ns: &Netns, peer: &dyn BfdPeer, clos: &Clos) {
             Err(format!("ours {st:?}; theirs {theirs:?}").into())
         }
     };
-    let st = wait_until_with(TIMEOUT, "BFD sessions Up on both sides", &context, all_up).unwrap();
+    wait_until_with(TIMEOUT, "BFD sessions Up on both sides", &context, all_up).unwrap();
+    // Up comes first; the fast timers take effect when the poll sequences that follow end
+    // (RFC 5880 6.8.3), a round trip or so later.
+    let st = wait_until_with(
+        TIMEOUT,
+        "the poll sequences to bring the 100 ms timers",
+        &context,
+        || {
+            let st = all_up()?;
+            if st
+                .iter()
+                .all(|s| s.tx_interval == Some(Duration::from_millis(100)))
+            {
+                Ok(st)
+            } else {
+                Err(format!("{st:?}").into())
+            }
+        },
+    )
+    .unwrap();
     for s in &st {
         // 100 ms x 3 on both sides, after the poll sequences.
         assert_eq!(s.tx_interval, Some(Duration::from_millis(100)), "{s:?}");

@@ -57,7 +57,11 @@ fn bfd_status_with_bird() {
             let v: serde_json::Value = serde_json::from_slice(&out.stdout)
                 .map_err(|_| format!("no status yet: {}", String::from_utf8_lossy(&out.stderr)))?;
             let peer = &v["peers"][0];
-            if peer["state"] == "Established" && peer["bfd"]["state"] == "Up" {
+            // Up comes first; the 100 ms timers once the poll sequence after it ends.
+            if peer["state"] == "Established"
+                && peer["bfd"]["state"] == "Up"
+                && peer["bfd"]["interval_ms"] == 100
+            {
                 Ok(peer["bfd"].clone())
             } else {
                 Err(format!("{v}").into())
