@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use clos_lab::{Lab, frr, sys};
+use clos_lab::{Lab, frr, switch, sys};
 use ipnet::IpNet;
 use serde_json::Value;
 
@@ -21,6 +21,18 @@ racks:
   - name: r1
     leaves: [{name: r1-l1}, {name: r1-l2}]
     hosts: [{name: r1-h1}, {name: r1-h2}]
+  - name: r2
+    leaves: [{name: r2-l1}, {name: r2-l2}]
+    hosts: [{name: r2-h1}, {name: r2-h2}]
+";
+
+/// Every switch software and both host kinds in one fabric: BIRD leaves in r1 (under FRR
+/// spines), FRR leaves in r2, an FRR host under the BIRD leaves.
+const MIXED: &str = "spines: [{name: s1}, {name: s2}]
+racks:
+  - name: r1
+    leaves: [{name: r1-l1, software: bird}, {name: r1-l2, software: bird}]
+    hosts: [{name: r1-h1}, {name: r1-h2, software: frr}]
   - name: r2
     leaves: [{name: r2-l1}, {name: r2-l2}]
     hosts: [{name: r2-h1}, {name: r2-h2}]
@@ -216,6 +228,17 @@ fn lab_with_frr_hosts_comes_up_checks_and_goes_down() {
     up_checks_and_goes_down(LabRun::up('f', Some(FRR_HOSTS)));
 }
 
+/// BIRD and FRR switches in one fabric, configured by the same controller: sessions between
+/// them, ECMP through both, and BIRD's RFC 8950 next hops to an FRR host.
+#[test]
+fn lab_with_mixed_switches_comes_up_checks_and_goes_down() {
+    let run = LabRun::up('m', Some(MIXED));
+    let o = run.clos(&["exec", "r1-l1", "--", "birdc", "show", "protocols"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("Established"), "{}", text(&o));
+    up_checks_and_goes_down(run);
+}
+
 /// `clos lab up` killed halfway (the controller and the switches running, the hosts not yet):
 /// `clos lab down` removes every namespace and process it left.
 #[test]
@@ -279,93 +302,102 @@ fn down_cleans_up_after_an_interrupted_up() {
     );
 }
 
-/// A host announcing another host's /32, a more-specific of another rack's block and a
-/// default route: its leaves accept none of them (they accept its own block), no switch
-/// carries them, and every host still reaches the victim.
+/// Hosts announcing another host's /32, a more-specific of another rack's block and a
+/// default route: their leaves accept none of them (they accept each host's own block), no
+/// switch carries them, and every host still reaches the victims. One rogue host sits under
+/// BIRD leaves, the other under FRR leaves.
 #[test]
 fn hijacks_are_rejected_at_the_leaves() {
-    let run = LabRun::up('h', None);
+    let run = LabRun::up('h', Some(MIXED));
     let mut lab = run.lab();
     let hosts = lab.state().hosts.clone();
-    let victim = &hosts["r2-h1"];
-    let other_block = hosts["r2-h2"]
-        .advertisements
-        .iter()
-        .find(|n| n.prefix_len() < 32)
-        .copied()
-        .expect("r2-h2 has a block");
-    let more_specific = IpNet::new(other_block.addr(), other_block.prefix_len() + 1).unwrap();
-    let bogus: Vec<IpNet> = vec![
-        IpNet::new(victim.address.into(), 32).unwrap(),
-        more_specific,
-        "0.0.0.0/0".parse().unwrap(),
+    // (rogue host, its leaves, the victim whose /32 it takes, a host whose block it splits)
+    let rogues = [
+        ("r1-h2", ["r1-l1", "r1-l2"], "r2-h1", "r2-h2"),
+        ("r2-h2", ["r2-l1", "r2-l2"], "r1-h1", "r1-h2"),
     ];
-    let own = hosts["r1-h2"].advertisements.clone();
-    let mut announce = own.clone();
-    announce.extend(bogus.iter().copied());
-
-    // r1-h2 turns rogue: its software is replaced by FRR announcing the bogus prefixes too.
-    assert!(lab.stop("r1-h2", None, true).unwrap() > 0);
-    lab.start_host("r1-h2", std::path::Path::new(CLOS), Some(&announce))
-        .unwrap();
-    let attacker_dir = run.dir.join("r1-h2").join("frr");
-    let leaves = ["r1-l1", "r1-l2"];
-    let port_of = |leaf: &str| {
-        lab.plan()
-            .node(leaf)
+    let plan = lab.plan().clone();
+    let software = |sw: &str| {
+        plan.node(sw)
+            .and_then(|n| n.switch_software)
+            .unwrap_or_default()
+    };
+    let port_of = |leaf: &str, host: &str| {
+        plan.node(leaf)
             .unwrap()
             .ports
             .iter()
-            .find(|p| p.1 == "r1-h2")
+            .find(|p| p.1 == host)
             .unwrap()
             .0
             .clone()
     };
-
-    // The attacker really sends them, and its leaves take its own block from it again.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let sent = frr::vtysh_json(
-            &attacker_dir,
-            "show bgp ipv4 unicast neighbors eth0 advertised-routes json",
-        )
-        .unwrap_or(Value::Null);
-        let sent_all = bogus
+    let paths = |sw: &str, p: &IpNet| {
+        switch::paths_of(software(sw), &run.dir.join(sw), p).unwrap_or_default()
+    };
+    let mut all_bogus = Vec::new();
+    let mut plans = Vec::new();
+    for (rogue, leaves, victim, split) in rogues {
+        let other_block = hosts[split]
+            .advertisements
             .iter()
-            .all(|b| sent["advertisedRoutes"].get(b.to_string()).is_some());
-        let own_back = leaves.iter().all(|l| {
-            own.iter().all(|p| {
-                frr::paths_of(&run.dir.join(l), p)
-                    .unwrap_or_default()
-                    .contains(&port_of(l))
-            })
-        });
-        if sent_all && own_back {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the rogue host's session did not come back: sent {sent}"
-        );
-        std::thread::sleep(Duration::from_millis(500));
+            .find(|n| n.prefix_len() < 32)
+            .copied()
+            .expect("the host has a block");
+        let bogus: Vec<IpNet> = vec![
+            IpNet::new(hosts[victim].address.into(), 32).unwrap(),
+            IpNet::new(other_block.addr(), other_block.prefix_len() + 1).unwrap(),
+            "0.0.0.0/0".parse().unwrap(),
+        ];
+        all_bogus.extend(bogus.iter().copied());
+        plans.push((rogue, leaves, bogus));
     }
-    // Rejected at its leaves; nowhere in the fabric from it.
-    for sw in lab.plan().switches() {
-        for b in &bogus {
-            let paths = frr::paths_of(&run.dir.join(&sw.name), b).unwrap();
-            if leaves.contains(&sw.name.as_str()) {
-                assert!(
-                    !paths.contains(&port_of(&sw.name)),
-                    "{} accepted {b} from the rogue host: {paths:?}",
-                    sw.name
-                );
+
+    // Each rogue's software is replaced by FRR announcing the bogus prefixes too.
+    for (rogue, _, bogus) in &plans {
+        let mut announce = hosts[*rogue].advertisements.clone();
+        announce.extend(bogus.iter().copied());
+        assert!(lab.stop(rogue, None, true).unwrap() > 0);
+        lab.start_host(rogue, std::path::Path::new(CLOS), Some(&announce))
+            .unwrap();
+    }
+
+    // The rogues really send them, and their leaves take their own blocks from them again.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for (rogue, leaves, bogus) in &plans {
+        let own = &hosts[*rogue].advertisements;
+        let rogue_dir = run.dir.join(rogue).join("frr");
+        loop {
+            let sent = frr::vtysh_json(
+                &rogue_dir,
+                "show bgp ipv4 unicast neighbors eth0 advertised-routes json",
+            )
+            .unwrap_or(Value::Null);
+            let sent_all = bogus
+                .iter()
+                .all(|b| sent["advertisedRoutes"].get(b.to_string()).is_some());
+            let own_back = leaves
+                .iter()
+                .all(|l| own.iter().all(|p| paths(l, p).contains(&port_of(l, rogue))));
+            if sent_all && own_back {
+                break;
             }
-            // Nobody announces these legitimately: no switch may have them at all.
-            assert!(paths.is_empty(), "{} has {b}: {paths:?}", sw.name);
+            assert!(
+                Instant::now() < deadline,
+                "{rogue}'s session did not come back: sent {sent}"
+            );
+            std::thread::sleep(Duration::from_millis(500));
         }
     }
-    // Traffic to the victim (and everyone) still reaches its destination.
-    run.wait_check("the hijack attempt");
+    // Nobody announces these legitimately: no switch may have them at all.
+    for sw in plan.switches() {
+        for b in &all_bogus {
+            let found = paths(&sw.name, b);
+            assert!(found.is_empty(), "{} has {b}: {found:?}", sw.name);
+        }
+    }
+    // Traffic to the victims (and everyone) still reaches its destination.
+    run.wait_check("the hijack attempts");
 }
 
 /// Faults in the default lab, one after the other, each followed by a passing check: a silent

@@ -143,6 +143,40 @@ async fn leaf_config_follows_the_inventory_and_the_assignment() {
     assert_eq!(j["software"], "frr");
     assert_eq!(j["config"].as_str().unwrap(), text);
 
+    // The same leaf for BIRD: the same host lists, as filters.
+    let b = h
+        .ok(
+            Method::GET,
+            "/v1/switches/l1/config?software=bird&format=json",
+            None,
+        )
+        .await;
+    assert_eq!(b["software"], "bird");
+    let bird = b["config"].as_str().unwrap();
+    assert!(
+        bird.contains(&format!("  local as {};\n", rack["asn"])),
+        "{bird}"
+    );
+    for (port, d) in [("p-h1", &d1), ("p-h2", &d2)] {
+        let adv: Vec<&str> = d["advertisements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert!(
+            bird.contains(&format!("  if net ~ [ {} ] then accept;\n", adv.join(", "))),
+            "{bird}"
+        );
+        assert!(
+            bird.contains(&format!(
+                "  interface \"{port}\";\n  neighbor range fe80::/10 as {};\n",
+                d["asn"]
+            )),
+            "{bird}"
+        );
+    }
+
     // A spine.
     let s = h.admin(Method::GET, "/v1/switches/s1/config", None).await;
     let text = String::from_utf8(s.raw).unwrap();

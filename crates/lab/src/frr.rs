@@ -1,18 +1,17 @@
 //! FRR in a lab namespace: zebra and bgpd with their own directory (vty sockets, pid files,
 //! config, log), configured through `vtysh -f`, queried through `vtysh -c ... json`.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use ipnet::IpNet;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::switch::Session;
 use crate::sys;
 
 pub const FRR_LIB: &str = "/usr/lib/frr";
@@ -59,7 +58,7 @@ pub fn start(ns: &str, dir: &Path, config: &str) -> Result<Vec<(String, u32)>> {
                 if !sys::alive(pid) {
                     return Err(Error::Died {
                         process: format!("{name} in {ns}"),
-                        detail: log_tail(&dir.join(format!("{name}.log"))),
+                        detail: sys::log_tail(&dir.join(format!("{name}.log"))),
                     });
                 }
                 Ok(if socket.exists() {
@@ -115,14 +114,6 @@ pub fn vtysh_json(dir: &Path, command: &str) -> Result<Value> {
         status: "unparsable JSON".into(),
         stderr: e.to_string(),
     })
-}
-
-/// One BGP neighbour as FRR reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Session {
-    pub neighbor: String,
-    pub state: String,
-    pub prefixes_received: u64,
 }
 
 /// The sessions of `show bgp summary json` (IPv4 unicast, where every lab session is active),
@@ -189,19 +180,6 @@ fn parse_paths(v: &Value, prefix: &IpNet) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The last lines of a log, for error messages.
-pub fn log_tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    let start = lines.len().saturating_sub(15);
-    format!(
-        "{} (last lines of {}):\n{}",
-        "see the log",
-        path.display(),
-        lines[start..].join("\n")
-    )
-}
-
 /// Configuration of a host running FRR instead of the agent: unnumbered sessions on its
 /// uplinks, announcing `announce` (normally exactly its assignment), accepting everything.
 pub fn render_host(
@@ -239,20 +217,6 @@ pub fn render_host(
     c
 }
 
-/// Where each FRR instance of a lab keeps its files.
-pub fn dir_of(lab_dir: &Path, node: &str) -> PathBuf {
-    lab_dir.join(node)
-}
-
-/// Counts of sessions by state, for summaries.
-pub fn count_states(sessions: &[Session]) -> BTreeMap<String, usize> {
-    let mut m = BTreeMap::new();
-    for s in sessions {
-        *m.entry(s.state.clone()).or_default() += 1;
-    }
-    m
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,7 +235,7 @@ mod tests {
         assert_eq!(s.len(), 2);
         assert_eq!(s[0].state, "Established");
         assert_eq!(s[0].prefixes_received, 4);
-        assert_eq!(count_states(&s)["Active"], 1);
+        assert_eq!(s[1].state, "Active");
 
         let p: IpNet = "10.0.0.0/28".parse().unwrap();
         let v: Value = serde_json::from_str(

@@ -20,10 +20,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::check::{self, CheckHost, CheckReport};
 use crate::error::{Error, Result};
-use crate::frr;
 use crate::plan::{self, MGMT_ADDR, NodePlan, Plan, Role};
+use crate::switch::{self, Session};
 use crate::sys;
-use crate::topology::{HostSoftware, Topology};
+use crate::topology::{HostSoftware, SwitchSoftware, Topology};
+use crate::{bird, frr};
 
 /// Where labs live unless `--dir` says otherwise: one directory per lab name. Under `/run`,
 /// so it goes away on reboot together with the namespaces.
@@ -101,6 +102,7 @@ pub struct Summary {
 pub struct SwitchSummary {
     pub name: String,
     pub role: Role,
+    pub software: SwitchSoftware,
     pub netns: bool,
     pub processes_alive: bool,
     pub sessions_established: usize,
@@ -388,7 +390,7 @@ impl Lab {
                 if !sys::alive(pid) {
                     return Err(Error::Died {
                         process: "the controller".into(),
-                        detail: frr::log_tail(&dir.join("controller.log")),
+                        detail: sys::log_tail(&dir.join("controller.log")),
                     });
                 }
                 let text = std::fs::read_to_string(&out).unwrap_or_default();
@@ -534,11 +536,14 @@ impl Lab {
         self.save()
     }
 
-    fn render(&self, switch: &str) -> Result<String> {
+    fn render(&self, switch: &str, software: SwitchSoftware) -> Result<String> {
         let name = switch.to_string();
+        let software = software.name();
         self.api(move |c| async move {
             let v: serde_json::Value = c
-                .get(&format!("/v1/switches/{name}/config?format=json"))
+                .get(&format!(
+                    "/v1/switches/{name}/config?software={software}&format=json"
+                ))
                 .await?;
             v.get("config")
                 .and_then(serde_json::Value::as_str)
@@ -551,15 +556,16 @@ impl Lab {
         let switches: Vec<NodePlan> = self.state.plan.switches().cloned().collect();
         let mut configs = Vec::new();
         for s in &switches {
-            configs.push((s.clone(), self.render(&s.name)?));
+            let software = s.switch_software.unwrap_or_default();
+            configs.push((s.clone(), software, self.render(&s.name, software)?));
         }
         // Record the intent first: `down` finds the processes through the namespaces anyway.
         let results: Vec<Result<Vec<(String, u32)>>> = std::thread::scope(|scope| {
             let handles: Vec<_> = configs
                 .iter()
-                .map(|(s, config)| {
-                    let dir = frr::dir_of(&self.dir, &s.name);
-                    scope.spawn(move || frr::start(&s.netns, &dir, config))
+                .map(|(s, software, config)| {
+                    let dir = switch::dir_of(&self.dir, &s.name);
+                    scope.spawn(move || switch::start(*software, &s.netns, &dir, config))
                 })
                 .collect();
             handles
@@ -570,7 +576,7 @@ impl Lab {
                 })
                 .collect()
         });
-        for ((s, _), r) in configs.iter().zip(results) {
+        for ((s, _, _), r) in configs.iter().zip(results) {
             for (kind, pid) in r? {
                 self.record(&s.name, &kind, pid)?;
             }
@@ -685,10 +691,9 @@ impl Lab {
                 let mut up = 0;
                 let mut total = 0;
                 for s in self.state.plan.switches() {
-                    let (sessions, _) =
-                        frr::sessions(&frr::dir_of(&self.dir, &s.name)).unwrap_or_default();
+                    let (sessions, _) = self.switch_sessions(s);
                     total += s.ports.len();
-                    up += sessions.iter().filter(|x| x.state == "Established").count();
+                    up += sessions.iter().filter(|x| x.established()).count();
                 }
                 let hosts = self.check_hosts();
                 let mut ecmp_ok = 0;
@@ -725,11 +730,11 @@ impl Lab {
                     k if self.node(&p.node).is_ok_and(|n| n.role == Role::Host) => {
                         self.dir.join(&p.node).join("frr").join(format!("{k}.log"))
                     }
-                    k => frr::dir_of(&self.dir, &p.node).join(format!("{k}.log")),
+                    k => switch::dir_of(&self.dir, &p.node).join(format!("{k}.log")),
                 };
                 return Err(Error::Died {
                     process: format!("{} of {}", p.kind, p.node),
-                    detail: frr::log_tail(&log),
+                    detail: sys::log_tail(&log),
                 });
             }
         }
@@ -743,6 +748,12 @@ impl Lab {
             .iter()
             .all(|n| sys::netns_exists(&n.netns))
             && self.check_processes().is_ok()
+    }
+
+    /// A switch's sessions and IPv4 routes; none while it cannot answer.
+    fn switch_sessions(&self, s: &NodePlan) -> (Vec<Session>, u64) {
+        let dir = switch::dir_of(&self.dir, &s.name);
+        switch::sessions(s.switch_software.unwrap_or_default(), &dir).unwrap_or_default()
     }
 
     fn check_hosts(&self) -> Vec<CheckHost> {
@@ -780,16 +791,17 @@ impl Lab {
         for s in self.state.plan.switches() {
             let netns = sys::netns_exists(&s.netns);
             let (sessions, routes) = if netns {
-                frr::sessions(&frr::dir_of(&self.dir, &s.name)).unwrap_or_default()
+                self.switch_sessions(s)
             } else {
                 Default::default()
             };
             switches.push(SwitchSummary {
                 name: s.name.clone(),
                 role: s.role,
+                software: s.switch_software.unwrap_or_default(),
                 netns,
                 processes_alive: alive(&s.name),
-                sessions_established: sessions.iter().filter(|x| x.state == "Established").count(),
+                sessions_established: sessions.iter().filter(|x| x.established()).count(),
                 sessions: s.ports.len(),
                 routes,
             });
@@ -853,17 +865,27 @@ impl Lab {
             Error::Invalid("give a command to run: clos lab exec NODE -- CMD".into())
         })?;
         let mut cmd = sys::netns_command(&n.netns, program);
-        if program == "vtysh" {
-            let dir = match n.role {
-                Role::Spine | Role::Leaf => Some(frr::dir_of(&self.dir, &n.name)),
-                Role::Host if n.host_software == Some(HostSoftware::Frr) => {
-                    Some(self.dir.join(&n.name).join("frr"))
+        let switch_software = n.switch_software.unwrap_or_default();
+        match program.as_str() {
+            "vtysh" => {
+                let dir = match n.role {
+                    Role::Spine | Role::Leaf if switch_software == SwitchSoftware::Frr => {
+                        Some(switch::dir_of(&self.dir, &n.name))
+                    }
+                    Role::Host if n.host_software == Some(HostSoftware::Frr) => {
+                        Some(self.dir.join(&n.name).join("frr"))
+                    }
+                    _ => None,
+                };
+                if let Some(d) = dir {
+                    cmd.arg("--vty_socket").arg(d);
                 }
-                _ => None,
-            };
-            if let Some(d) = dir {
-                cmd.arg("--vty_socket").arg(d);
             }
+            "birdc" if switch_software == SwitchSoftware::Bird => {
+                cmd.arg("-s")
+                    .arg(bird::socket(&switch::dir_of(&self.dir, &n.name)));
+            }
+            _ => {}
         }
         cmd.args(rest);
         // `clos get ...`, `clos fabric switch-config ...` from the mgmt namespace just work.

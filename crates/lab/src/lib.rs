@@ -1,5 +1,5 @@
 //! `clos lab`: a whole spine-leaf fabric on one machine, in network namespaces, with no
-//! containers: FRR switches configured from the controller's rendered configs, the controller
+//! containers: FRR or BIRD switches configured from the controller's rendered configs, the controller
 //! in a management namespace, and an agent per host.
 //!
 //! * [`topology`]: the topology file (and the built-in default: 2 spines, 2 racks of 2
@@ -11,20 +11,24 @@
 //!   wait for convergence), `summary` (status), `check`, `exec_command`, and [`down`].
 //! * [`failover`]: `clos lab failover`, a silent uplink (nftables drop) and the time until BFD
 //!   notices, the FIB moves and the traffic flows again.
-//! * `frr`, `check`, `sys`: FRR instances, the reachability and ECMP check, and thin wrappers
-//!   over `ip`, `/proc` and signals.
+//! * [`switch`]: a switch of any software, started from its rendered config, its sessions
+//!   read back; `frr` and `bird` run those two.
+//! * `check`, `sys`: the reachability and ECMP check, and thin wrappers over `ip`, `/proc` and
+//!   signals.
 //!
 //! **Must not** leak namespaces or processes: every step of `up` is recorded in the lab's
 //! state file before it runs, and [`down`] removes every namespace with the lab's prefix
 //! (and every process inside), with or without that file. Traffic stays between the lab's
 //! namespaces: the lab talks to its controller from a thread inside the management namespace.
 
+pub mod bird;
 pub mod check;
 mod error;
 pub mod failover;
 pub mod frr;
 mod lab;
 pub mod plan;
+pub mod switch;
 pub mod sys;
 pub mod topology;
 

@@ -220,3 +220,16 @@ pub fn wait_for<T>(
         std::thread::sleep(every);
     }
 }
+
+/// The last lines of a log, for error messages.
+pub fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(15);
+    format!(
+        "{} (last lines of {}):\n{}",
+        "see the log",
+        path.display(),
+        lines[start..].join("\n")
+    )
+}

@@ -40,6 +40,17 @@ pub enum SwitchSoftware {
     Clos,
 }
 
+impl SwitchSoftware {
+    /// The name in topology files and in the controller's `?software=`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SwitchSoftware::Frr => "frr",
+            SwitchSoftware::Bird => "bird",
+            SwitchSoftware::Clos => "clos",
+        }
+    }
+}
+
 /// Software of a host.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -301,15 +312,36 @@ impl Topology {
             ));
         }
         for s in self.switches() {
-            if s.1 == SwitchSoftware::Clos || s.1 == SwitchSoftware::Bird {
+            if s.1 == SwitchSoftware::Clos {
                 return Err(Error::topology(
                     s.2,
                     format!(
-                        "{}: only frr switches are supported so far (bird and clos need a rendered config and a FIB)",
+                        "{}: clos switches are not supported yet (the standalone speaker needs a rendered config and a FIB): use frr or bird",
                         s.0
                     ),
                 ));
             }
+        }
+        // Every spine faces every leaf. BIRD only accepts unnumbered sessions (it has no
+        // neighbour discovery to find the other end), so two BIRDs facing each other would
+        // both wait forever.
+        let switches = self.switches();
+        let bird_spine = switches
+            .iter()
+            .take(self.spines.len())
+            .find(|s| s.1 == SwitchSoftware::Bird);
+        let bird_leaf = switches
+            .iter()
+            .skip(self.spines.len())
+            .find(|s| s.1 == SwitchSoftware::Bird);
+        if let (Some(spine), Some(leaf)) = (bird_spine, bird_leaf) {
+            return Err(Error::topology(
+                leaf.2.clone(),
+                format!(
+                    "leaf {} and spine {} both run bird, which only accepts unnumbered sessions and cannot open them: run one of the two with frr or clos",
+                    leaf.0, spine.0
+                ),
+            ));
         }
         Ok(())
     }
@@ -402,9 +434,19 @@ mod tests {
         let (f, _) = err(&format!("{base}switch_software: junos\n"));
         assert_eq!(f, "topology");
         let (f, p) = err(
-            "spines: [{name: s1, software: bird}]\nracks:\n  - name: r1\n    leaves: [{name: a}, {name: b}]\n    hosts: [{name: h}]\n",
+            "spines: [{name: s1, software: clos}]\nracks:\n  - name: r1\n    leaves: [{name: a}, {name: b}]\n    hosts: [{name: h}]\n",
         );
         assert_eq!(f, "spines[0].software", "{p}");
+        // BIRD leaves under FRR spines, or BIRD spines over FRR leaves, but not both.
+        let (f, p) = err(
+            "spines: [{name: s1}, {name: s2, software: bird}]\nracks:\n  - name: r1\n    leaves: [{name: a}, {name: b, software: bird}]\n    hosts: [{name: h}]\n",
+        );
+        assert_eq!(f, "racks[0].leaves[1].software");
+        assert!(p.contains("leaf b and spine s2 both run bird"), "{p}");
+        Topology::parse(
+            "switch_software: bird\nspines: [{name: s1, software: frr}]\nracks:\n  - name: r1\n    leaves: [{name: a}, {name: b}]\n    hosts: [{name: h}]\n",
+        )
+        .unwrap();
         let (f, _) = err("spines: []\nracks: []\n");
         assert_eq!(f, "spines");
         let (f, _) = err(&format!(

@@ -237,15 +237,16 @@ fn summary_table(w: &mut dyn Write, s: &Summary) -> std::io::Result<()> {
     )?;
     writeln!(
         w,
-        "{:<10} {:<6} {:<6} {:<10} {:<10} {:>7}",
-        "SWITCH", "ROLE", "NETNS", "DAEMONS", "SESSIONS", "ROUTES"
+        "{:<10} {:<6} {:<8} {:<6} {:<10} {:<10} {:>7}",
+        "SWITCH", "ROLE", "SOFTWARE", "NETNS", "DAEMONS", "SESSIONS", "ROUTES"
     )?;
     for x in &s.switches {
         writeln!(
             w,
-            "{:<10} {:<6} {:<6} {:<10} {:<10} {:>7}",
+            "{:<10} {:<6} {:<8} {:<6} {:<10} {:<10} {:>7}",
             x.name,
             format!("{:?}", x.role).to_lowercase(),
+            format!("{:?}", x.software).to_lowercase(),
             yes(x.netns),
             if x.processes_alive { "running" } else { "DOWN" },
             format!("{}/{}", x.sessions_established, x.sessions),

@@ -15,61 +15,15 @@
 //!   let through), so a host with root cannot hijack or flood the fabric.
 
 use std::fmt::Write as _;
-use std::net::Ipv4Addr;
 
-use clos_model::{BfdTimers, SwitchRole};
 use ipnet::IpNet;
+
+use super::view::{HOST_MAX_PREFIX_HEADROOM, PortView, SwitchView, is_v6};
 
 /// The FRR BFD profile of the site's timers.
 const BFD_PROFILE: &str = "clos";
 
-/// Prefixes a host may send beyond its assignment before its leaf resets the session.
-pub const HOST_MAX_PREFIX_HEADROOM: usize = 16;
-
-/// Everything the renderer needs about one switch, resolved from the inventory.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SwitchView {
-    pub name: String,
-    pub role: SwitchRole,
-    pub rack: Option<String>,
-    pub asn: u32,
-    /// `bgp router-id`; without it FRR picks one of the switch's IPv4 addresses.
-    pub router_id: Option<Ipv4Addr>,
-    /// Prefixes allowed between switches (and from the fabric to hosts), each with its
-    /// more-specifics: the site's address ranges and pools.
-    pub fabric: Vec<IpNet>,
-    pub ports: Vec<PortView>,
-    /// BFD on every session (the site's timers); needs FRR's bfdd running.
-    pub bfd: Option<BfdTimers>,
-}
-
-/// One port and what is on its other end.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PortView {
-    /// Another switch of the fabric (a spine seen from a leaf, a leaf seen from a spine).
-    Fabric { name: String },
-    /// A host: its node name, its ASN and the prefixes it may announce.
-    Host {
-        name: String,
-        node: String,
-        asn: u32,
-        prefixes: Vec<IpNet>,
-    },
-}
-
-impl PortView {
-    pub fn name(&self) -> &str {
-        match self {
-            PortView::Fabric { name } | PortView::Host { name, .. } => name,
-        }
-    }
-}
-
 const FAMILIES: [(&str, &str, bool); 2] = [("ipv4", "ip", false), ("ipv6", "ipv6", true)];
-
-fn family_of(net: &IpNet) -> bool {
-    matches!(net, IpNet::V6(_))
-}
 
 /// `ip prefix-list NAME`: exact entries (`le` = false) or entries with their more-specifics,
 /// closed by an explicit deny so the list exists even when it is empty.
@@ -117,34 +71,23 @@ fn host_names(node: &str) -> (String, String, String) {
 /// Renders the switch's `frr.conf`.
 pub fn render(sw: &SwitchView) -> String {
     let mut c = String::new();
-    let role = match sw.role {
-        SwitchRole::Leaf => "leaf",
-        SwitchRole::Spine => "spine",
-    };
-    let _ = writeln!(
-        c,
-        "! {role} {}{}: rendered by the Clos controller from its inventory.",
-        sw.name,
-        sw.rack
-            .as_ref()
-            .map(|r| format!(" (rack {r})"))
-            .unwrap_or_default()
-    );
-    c.push_str("! Do not edit: change the inventory and render again.\n");
+    for line in sw.banner() {
+        let _ = writeln!(c, "! {line}");
+    }
     c.push_str("frr defaults datacenter\n");
     let _ = writeln!(c, "hostname {}", sw.name);
     c.push_str("service integrated-vtysh-config\n!\n");
 
     // Prefix lists and route-maps.
-    let fabric4: Vec<&IpNet> = sw.fabric.iter().filter(|n| !family_of(n)).collect();
-    let fabric6: Vec<&IpNet> = sw.fabric.iter().filter(|n| family_of(n)).collect();
+    let fabric4: Vec<&IpNet> = sw.fabric.iter().filter(|n| !is_v6(n)).collect();
+    let fabric6: Vec<&IpNet> = sw.fabric.iter().filter(|n| is_v6(n)).collect();
     prefix_list(&mut c, "ip", "CLOS-FABRIC", &fabric4, true);
     prefix_list(&mut c, "ipv6", "CLOS-FABRIC6", &fabric6, true);
     for port in &sw.ports {
         if let PortView::Host { node, prefixes, .. } = port {
             let (l4, l6, _) = host_names(node);
-            let p4: Vec<&IpNet> = prefixes.iter().filter(|n| !family_of(n)).collect();
-            let p6: Vec<&IpNet> = prefixes.iter().filter(|n| family_of(n)).collect();
+            let p4: Vec<&IpNet> = prefixes.iter().filter(|n| !is_v6(n)).collect();
+            let p6: Vec<&IpNet> = prefixes.iter().filter(|n| is_v6(n)).collect();
             prefix_list(&mut c, "ip", &l4, &p4, false);
             prefix_list(&mut c, "ipv6", &l6, &p6, false);
         }
@@ -219,7 +162,7 @@ pub fn render(sw: &SwitchView) -> String {
             } = port
             {
                 let (_, _, rm) = host_names(node);
-                let assigned = prefixes.iter().filter(|n| family_of(n) == v6).count();
+                let assigned = prefixes.iter().filter(|n| is_v6(n) == v6).count();
                 let limit = assigned + HOST_MAX_PREFIX_HEADROOM;
                 let _ = writeln!(c, "  neighbor {name} activate");
                 let _ = writeln!(c, "  neighbor {name} route-map {rm} in");
@@ -236,6 +179,7 @@ pub fn render(sw: &SwitchView) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clos_model::{BfdTimers, SwitchRole};
 
     fn nets(s: &[&str]) -> Vec<IpNet> {
         s.iter().map(|n| n.parse().unwrap()).collect()

@@ -2,10 +2,13 @@
 //!
 //! [`view_of`] resolves a switch from the store (its rack's ASN or the site's spine ASN, the
 //! nodes on its ports with their ASNs and assigned prefixes, the site's pools and address
-//! ranges); [`frr::render`] turns that into FRR configuration, a pure function. A leaf must be
-//! rendered again when a host's assignment changes (a new block, a host route).
+//! ranges); [`frr::render`] and [`bird::render`] turn that into FRR or BIRD configuration,
+//! pure functions. A leaf must be rendered again when a host's assignment changes (a new
+//! block, a host route).
 
+pub mod bird;
 pub mod frr;
+mod view;
 
 use std::collections::BTreeSet;
 
@@ -25,7 +28,7 @@ use crate::auth::Principal;
 use crate::error::{Error, Result};
 use crate::keys;
 
-pub use frr::{HOST_MAX_PREFIX_HEADROOM, PortView, SwitchView};
+pub use view::{HOST_MAX_PREFIX_HEADROOM, PortView, SwitchView};
 
 /// Switch software a configuration can be rendered for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -33,6 +36,8 @@ pub use frr::{HOST_MAX_PREFIX_HEADROOM, PortView, SwitchView};
 pub enum SwitchSoftware {
     #[default]
     Frr,
+    /// BIRD 2.
+    Bird,
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -204,6 +209,7 @@ pub(crate) async fn switch_config(
     let view = view_of(&state, &name).await?;
     let config = match q.software {
         SwitchSoftware::Frr => frr::render(&view),
+        SwitchSoftware::Bird => bird::render(&view),
     };
     Ok(match q.format {
         Some(ConfigFormat::Json) => axum::Json(RenderedConfig {

@@ -1,0 +1,68 @@
+//! A lab switch, whatever software runs it: starting it from its rendered config and reading
+//! its BGP sessions back, for `up`'s convergence wait and `status`.
+
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::topology::SwitchSoftware;
+use crate::{bird, frr};
+
+/// One BGP session of a switch, as its software reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub neighbor: String,
+    pub state: String,
+    pub prefixes_received: u64,
+}
+
+impl Session {
+    pub fn established(&self) -> bool {
+        self.state == "Established"
+    }
+}
+
+/// Where a switch of a lab keeps its files.
+pub fn dir_of(lab_dir: &Path, node: &str) -> PathBuf {
+    lab_dir.join(node)
+}
+
+/// Starts the switch software in `ns` with `config`, its files in `dir`. Returns the pids of
+/// its processes by name.
+pub fn start(
+    software: SwitchSoftware,
+    ns: &str,
+    dir: &Path,
+    config: &str,
+) -> Result<Vec<(String, u32)>> {
+    match software {
+        SwitchSoftware::Frr => frr::start(ns, dir, config),
+        SwitchSoftware::Bird => bird::start(ns, dir, config),
+        SwitchSoftware::Clos => Err(unsupported()),
+    }
+}
+
+/// The switch's sessions and the number of IPv4 prefixes in its routing table.
+pub fn sessions(software: SwitchSoftware, dir: &Path) -> Result<(Vec<Session>, u64)> {
+    match software {
+        SwitchSoftware::Frr => frr::sessions(dir),
+        SwitchSoftware::Bird => bird::sessions(dir),
+        SwitchSoftware::Clos => Err(unsupported()),
+    }
+}
+
+/// The paths the switch has for exactly `prefix`, by the port they lead to.
+pub fn paths_of(software: SwitchSoftware, dir: &Path, prefix: &IpNet) -> Result<Vec<String>> {
+    match software {
+        SwitchSoftware::Frr => frr::paths_of(dir, prefix),
+        SwitchSoftware::Bird => bird::paths_of(dir, prefix),
+        SwitchSoftware::Clos => Err(unsupported()),
+    }
+}
+
+/// Topology validation refuses `clos` switches until they can run.
+fn unsupported() -> Error {
+    Error::Invalid("clos switches are not supported yet".into())
+}
