@@ -2,15 +2,15 @@
 //! runs the speaker, feeds the speaker's Loc-RIB changes to the kernel thread, and answers the
 //! control socket.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clos_bgp::driver::{PeerStatus, Speaker, SpeakerHandle};
 use clos_bgp::rib::Change;
-use clos_bgp::wire::{NextHop, Prefix};
+use clos_bgp::wire::Prefix;
 use clos_model::{Client, DesiredStateAt, endpoint_interface};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
@@ -19,16 +19,11 @@ use tokio::sync::{mpsc, oneshot};
 use crate::config::{AgentConfig, EndpointConfig, check_interface, host_net};
 use crate::controller::{self, ControllerStatus, Link};
 use crate::error::{Error, Result};
-use crate::kernel::{self, BgpRoute, Command, KernelStatus};
+use crate::fib::{FirstSync, PeerInterfaces};
+use crate::kernel::{self, Command, KernelStatus};
 use crate::metrics::Metrics;
 use crate::speaker::{self, Identity};
 use crate::state::LocalState;
-
-/// The longest the agent waits for its switches before the first full reconcile of the FIB
-/// (which removes routes nobody announces any more).
-const FIRST_SYNC_MAX: Duration = Duration::from_secs(60);
-/// The Loc-RIB is considered settled after this long without a change.
-const QUIET: Duration = Duration::from_secs(2);
 
 /// A request on the control socket.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -95,10 +90,9 @@ struct Agent {
     speaker: Option<Running>,
     changes: Option<mpsc::UnboundedReceiver<Vec<Change>>>,
     /// RIB peer id -> uplink interface, for next hops.
-    peer_interfaces: HashMap<u32, String>,
-    started: Instant,
-    last_change: Instant,
-    first_sync_done: bool,
+    peer_interfaces: PeerInterfaces,
+    /// When to reconcile the FIB first (which removes routes nobody announces any more).
+    first_sync: FirstSync,
 }
 
 /// Runs the agent until `shutdown` resolves. Kernel routes and addresses stay in place when it
@@ -139,7 +133,7 @@ pub async fn run(
         crate::control::serve_metrics(addr, metrics.clone()).await?;
     }
     metrics.sessions_configured.set(cfg.uplinks.len() as i64);
-    let now = Instant::now();
+    let first_sync = FirstSync::new(Some(cfg.bgp.graceful_restart_time));
     let mut agent = Agent {
         cfg,
         local,
@@ -150,10 +144,8 @@ pub async fn run(
         restarted,
         speaker: None,
         changes: None,
-        peer_interfaces: HashMap::new(),
-        started: now,
-        last_change: now,
-        first_sync_done: false,
+        peer_interfaces: PeerInterfaces::default(),
+        first_sync,
     };
     agent.send(Command::HostAddresses(Vec::new()));
     if let Some(saved) = agent.local.desired.clone() {
@@ -319,53 +311,19 @@ impl Agent {
     }
 
     async fn bgp_changes(&mut self, batch: Vec<Change>) {
-        self.last_change = Instant::now();
-        let unknown = batch
-            .iter()
-            .flat_map(|c| c.multipath.iter())
-            .any(|h| !self.peer_interfaces.contains_key(&h.peer.0));
-        if unknown {
-            self.refresh_peers().await;
-        }
-        let routes: Vec<BgpRoute> = batch
-            .iter()
-            .map(|c| BgpRoute {
-                prefix: IpNet::new(c.prefix.addr(), c.prefix.prefix_len())
-                    .unwrap_or_else(|_| IpNet::from(c.prefix.addr())),
-                next_hops: c
-                    .multipath
+        self.first_sync.changed();
+        let uplinks = &self.cfg.uplinks;
+        let handle = self.speaker.as_ref().map(|r| &r.handle);
+        let routes = self
+            .peer_interfaces
+            .routes(handle, &batch, |address| {
+                uplinks
                     .iter()
-                    .filter_map(|h| {
-                        Some((
-                            gateway(&h.next_hop),
-                            self.peer_interfaces.get(&h.peer.0)?.clone(),
-                        ))
-                    })
-                    .collect(),
-            })
-            .collect();
-        self.send(Command::Bgp(routes));
-    }
-
-    async fn refresh_peers(&mut self) {
-        let Some(run) = &self.speaker else { return };
-        let Ok(status) = run.handle.status().await else {
-            return;
-        };
-        self.peer_interfaces.clear();
-        for p in &status.peers {
-            let Some(id) = p.rib_id else { continue };
-            let interface = p.interface.clone().or_else(|| {
-                self.cfg
-                    .uplinks
-                    .iter()
-                    .find(|u| u.address == Some(p.address))
+                    .find(|u| u.address == Some(address))
                     .map(|u| u.interface.clone())
-            });
-            if let Some(i) = interface {
-                self.peer_interfaces.insert(id, i);
-            }
-        }
+            })
+            .await;
+        self.send(Command::Bgp(routes));
     }
 
     async fn tick(&mut self) {
@@ -393,17 +351,9 @@ impl Agent {
         self.metrics
             .routes_advertised
             .set(status.peers.iter().map(|p| p.advertised as i64).sum());
-        if !self.first_sync_done {
-            let all_up = up >= self.cfg.uplinks.len();
-            let settled = self.last_change.elapsed() >= QUIET;
-            let limit = FIRST_SYNC_MAX.min(Duration::from_secs(u64::from(
-                self.cfg.bgp.graceful_restart_time,
-            )));
-            if (all_up && settled) || self.started.elapsed() >= limit {
-                tracing::info!(sessions = up, "first convergence over; reconciling the FIB");
-                self.first_sync_done = true;
-                self.send(Command::Reconcile);
-            }
+        if self.first_sync.due(up, self.cfg.uplinks.len()) {
+            tracing::info!(sessions = up, "first convergence over; reconciling the FIB");
+            self.send(Command::Reconcile);
         }
     }
 
@@ -514,13 +464,4 @@ fn json<T: Serialize>(v: &T) -> serde_json::Value {
 
 fn to_prefix(net: &IpNet) -> Option<Prefix> {
     Prefix::new(net.addr(), net.prefix_len()).ok()
-}
-
-/// The address to forward to: the link-local one where the next hop has it (RFC 2545, and
-/// RFC 8950 over unnumbered links).
-fn gateway(nh: &NextHop) -> IpAddr {
-    match nh {
-        NextHop::V4(a) => IpAddr::V4(*a),
-        NextHop::V6 { global, link_local } => IpAddr::V6(link_local.unwrap_or(*global)),
-    }
 }

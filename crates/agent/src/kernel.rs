@@ -1,6 +1,8 @@
 //! The one thread that writes to the kernel: the FIB (routes learned over BGP, routes to local
 //! endpoints) and the host's own addresses. Netlink here is synchronous, so it runs on a
-//! plain thread and the async side sends it commands.
+//! plain thread and the async side sends it commands. `clos bgp run` with a `fib` section
+//! runs it too, for BGP routes only ([`KernelOptions::host_interface`] `None`; see
+//! [`crate::fib`]).
 //!
 //! Restart without loss: routes we installed before a restart stay in the kernel. Until the
 //! agent says the first convergence is over ([`Command::Reconcile`]), this thread only adds
@@ -31,12 +33,24 @@ const TICK: Duration = Duration::from_secs(1);
 pub const GATEWAY_V4: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(169, 254, 1, 1));
 pub const GATEWAY_V6: &str = "fe80::1/64";
 
-/// A route learned over BGP: its next hops, each an address on an uplink interface. No next
-/// hops: the prefix is gone.
+/// A route learned over BGP: its next hops, each a gateway address and the interface it is on;
+/// `None` for a directly connected gateway whose interface the kernel's route lookup finds (a
+/// numbered session's next hop). No next hops: the prefix is gone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BgpRoute {
     pub prefix: IpNet,
-    pub next_hops: Vec<(IpAddr, String)>,
+    pub next_hops: Vec<(IpAddr, Option<String>)>,
+}
+
+/// What the kernel thread manages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelOptions {
+    /// The host's own interface (the agent's): a dummy created if missing, holding the host's
+    /// addresses, with IP forwarding turned on. `None`: BGP routes only, no addresses, and
+    /// forwarding left alone (`clos bgp run`).
+    pub host_interface: Option<String>,
+    /// The routing table of the routes.
+    pub table: u32,
 }
 
 #[derive(Debug)]
@@ -85,12 +99,16 @@ struct Endpoint {
 struct Worker {
     fib: Fib,
     host: Host,
-    host_interface: String,
-    host_ifindex: u32,
+    /// The host's own interface and its index, when the thread manages one.
+    host_interface: Option<(String, u32)>,
     host_addresses: Vec<IpAddr>,
-    bgp: HashMap<IpNet, Vec<(IpAddr, String)>>,
+    table: u32,
+    bgp: HashMap<IpNet, Vec<(IpAddr, Option<String>)>>,
     endpoints: BTreeMap<IpNet, Endpoint>,
     ifindexes: HashMap<String, u32>,
+    /// Directly connected gateways and their interfaces (`None`: not directly connected),
+    /// looked up again at each full reconcile.
+    connected: HashMap<IpAddr, Option<u32>>,
     reconciled: bool,
     last_error: Option<String>,
     metrics: Arc<Metrics>,
@@ -102,31 +120,39 @@ pub fn start(
     host_interface: String,
     metrics: Arc<Metrics>,
 ) -> crate::Result<(Sender<Command>, bool)> {
+    let options = KernelOptions {
+        host_interface: Some(host_interface),
+        table: MAIN_TABLE,
+    };
+    start_with(options, metrics)
+}
+
+/// [`start`] with every option.
+pub fn start_with(
+    options: KernelOptions,
+    metrics: Arc<Metrics>,
+) -> crate::Result<(Sender<Command>, bool)> {
     let fib = Fib::open(FibConfig::default())?;
     let restarted = fib.installed() > 0;
     let mut host = Host::open()?;
-    clos_dataplane::host::enable_forwarding()?;
-    let (host_interface, host_ifindex) = match host.ensure_dummy(&host_interface) {
-        Ok(i) => (host_interface, i),
-        // Some kernels (minimal VMs) have no dummy driver: our addresses then go on `lo`,
-        // where they are just as local; only addresses we tagged are ever removed there.
-        Err(clos_dataplane::Error::DummyUnsupported { .. }) => {
-            tracing::warn!(interface = %host_interface, "this kernel has no dummy interfaces; putting the host's addresses on lo");
-            let lo = host.ifindex("lo")?.unwrap_or(1);
-            ("lo".to_owned(), lo)
+    let host_interface = match options.host_interface {
+        Some(name) => {
+            clos_dataplane::host::enable_forwarding()?;
+            Some(host_interface(&mut host, name)?)
         }
-        Err(e) => return Err(e.into()),
+        None => None,
     };
     let (tx, rx) = std::sync::mpsc::channel();
     let mut worker = Worker {
         fib,
         host,
         host_interface,
-        host_ifindex,
         host_addresses: Vec::new(),
+        table: options.table,
         bgp: HashMap::new(),
         endpoints: BTreeMap::new(),
         ifindexes: HashMap::new(),
+        connected: HashMap::new(),
         reconciled: false,
         last_error: None,
         metrics,
@@ -136,6 +162,21 @@ pub fn start(
         .spawn(move || worker.run(rx))
         .map_err(|e| crate::Error::Endpoint(format!("cannot start the kernel thread: {e}")))?;
     Ok((tx, restarted))
+}
+
+/// The host's own dummy interface `name`, created if missing, and its index.
+fn host_interface(host: &mut Host, name: String) -> crate::Result<(String, u32)> {
+    match host.ensure_dummy(&name) {
+        Ok(i) => Ok((name, i)),
+        // Some kernels (minimal VMs) have no dummy driver: our addresses then go on `lo`,
+        // where they are just as local; only addresses we tagged are ever removed there.
+        Err(clos_dataplane::Error::DummyUnsupported { .. }) => {
+            tracing::warn!(interface = %name, "this kernel has no dummy interfaces; putting the host's addresses on lo");
+            let lo = host.ifindex("lo")?.unwrap_or(1);
+            Ok(("lo".to_owned(), lo))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 impl Worker {
@@ -200,18 +241,48 @@ impl Worker {
         }
     }
 
+    /// The interface of a directly connected gateway, from the kernel's route lookup; warns
+    /// once about one that is not directly connected.
+    fn connected(&mut self, gateway: IpAddr) -> Option<u32> {
+        if let Some(&found) = self.connected.get(&gateway) {
+            return found;
+        }
+        let found = match self.host.connected_interface(gateway) {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(%gateway, error = %e, "cannot look up a next hop's interface");
+                return None;
+            }
+        };
+        if found.is_none() {
+            tracing::warn!(%gateway, "a BGP next hop is not directly connected; routes through it are not installed with it");
+            self.last_error = Some(format!(
+                "next hop {gateway} is not directly connected (on none of the host's subnets)"
+            ));
+        }
+        self.connected.insert(gateway, found);
+        found
+    }
+
     /// The route the kernel should have for `prefix`: to a local endpoint if there is one,
     /// else the BGP route, else none.
     fn wanted(&mut self, prefix: &IpNet) -> Option<Route> {
         if let Some(ifindex) = self.endpoints.get(prefix).and_then(|e| e.ifindex) {
-            return Some(Route::new(*prefix, vec![Nexthop::dev(ifindex)]));
+            let route = Route::new(*prefix, vec![Nexthop::dev(ifindex)]);
+            return Some(route.in_table(self.table));
         }
         let hops = self.bgp.get(prefix)?.clone();
         let nexthops: Vec<Nexthop> = hops
             .iter()
-            .filter_map(|(gw, ifname)| Some(Nexthop::via(*gw, self.ifindex(ifname)?)))
+            .filter_map(|(gw, ifname)| {
+                let ifindex = match ifname {
+                    Some(name) => self.ifindex(name)?,
+                    None => self.connected(*gw)?,
+                };
+                Some(Nexthop::via(*gw, ifindex))
+            })
             .collect();
-        (!nexthops.is_empty()).then(|| Route::new(*prefix, nexthops))
+        (!nexthops.is_empty()).then(|| Route::new(*prefix, nexthops).in_table(self.table))
     }
 
     fn change_for(&mut self, prefix: IpNet) -> Option<Change> {
@@ -219,7 +290,7 @@ impl Worker {
             Some(route) => Some(Change::Upsert(route)),
             // Before the first reconcile, keep what the last run installed.
             None if self.reconciled => Some(Change::Remove(RouteKey {
-                table: MAIN_TABLE,
+                table: self.table,
                 prefix,
             })),
             None => None,
@@ -253,6 +324,7 @@ impl Worker {
     }
 
     fn reconcile(&mut self) {
+        self.connected.clear();
         let prefixes: Vec<IpNet> = self
             .bgp
             .keys()
@@ -357,14 +429,18 @@ impl Worker {
     }
 
     fn set_host_addresses(&mut self, mut addrs: Vec<IpAddr>) {
+        let Some((interface, ifindex)) = &self.host_interface else {
+            tracing::warn!("no host interface to put the host's addresses on");
+            return;
+        };
         addrs.sort();
         addrs.dedup();
         let mut desired: Vec<IpNet> = addrs.iter().copied().map(host_net).collect();
         desired.push(host_net(GATEWAY_V4));
-        match self.host.sync_addresses(self.host_ifindex, &desired) {
+        match self.host.sync_addresses(*ifindex, &desired) {
             Ok(_) => self.host_addresses = addrs,
             Err(e) => {
-                tracing::warn!(interface = %self.host_interface, error = %e, "cannot set the host's addresses");
+                tracing::warn!(%interface, error = %e, "cannot set the host's addresses");
                 self.last_error = Some(e.to_string());
             }
         }

@@ -8,6 +8,8 @@
 //! - [`controller`]: registration, the desired-state watch, heartbeats.
 //! - [`control`]: the local socket behind `clos agent status` and `clos agent endpoint`, and
 //!   the metrics listener ([`metrics`]).
+//! - [`fib`]: from the speaker's Loc-RIB to the kernel thread, shared with `clos bgp run`
+//!   (its `fib` section), which uses [`fib::SpeakerFib`].
 //!
 //! What the host advertises is exactly what the controller assigned to its node; kernel
 //! objects it writes are tagged (routes and nexthops carry protocol 198, addresses live on its
@@ -18,6 +20,7 @@ pub mod config;
 pub mod control;
 pub mod controller;
 pub mod error;
+pub mod fib;
 pub mod kernel;
 pub mod metrics;
 pub mod speaker;

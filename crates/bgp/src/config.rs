@@ -232,6 +232,66 @@ pub struct SpeakerConfig {
     /// peers' `import` and `export`.
     #[serde(default)]
     pub policy: PolicyConfig,
+    /// Program the kernel: `fib: { table: 254 }` installs every best route of the Loc-RIB,
+    /// with all its multipath next hops (ECMP), into that routing table, and removes it when
+    /// the prefix goes, like BIRD's `protocol kernel` with `merge paths` or FRR's zebra.
+    /// Absent (the default): the speaker only speaks BGP. See [`FibSection`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fib: Option<FibSection>,
+}
+
+/// The `fib` section: where `clos bgp run` installs its best routes.
+///
+/// - Routes are tagged `proto 198` (Clos's `rtm_protocol`, like the agent's), and the speaker
+///   owns every route of that protocol in its network namespace, whatever the table: run it
+///   only where no `clos agent` runs.
+/// - The speaker's own `originate` prefixes are never installed: they are local.
+/// - A next hop of an unnumbered peer (`interface:`) goes out of that interface, through the
+///   peer's link-local address (an IPv4 route via an IPv6 next hop, RFC 8950). A next hop of
+///   a numbered peer must be directly connected (an address on one of the host's subnets);
+///   one that is not is left out, with a warning, and its route too if it has no other.
+/// - Restart: routes of ours already in the kernel (from a run that crashed or was stopped)
+///   stay and keep forwarding until the first convergence (every configured peer up and the
+///   Loc-RIB quiet for two seconds, or 60 seconds, or the graceful-restart time if shorter);
+///   then the table is reconciled and stale routes are removed. Such a start tells the peers
+///   it is a restart, as `--restarted` does.
+/// - Forwarding (`net.ipv4.ip_forward`, `net.ipv6.conf.all.forwarding`) is left as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FibSection {
+    /// The kernel routing table: 254 (`main`, the default) or another table, 1 to
+    /// 4294967295 except 255 (`local`, the kernel's own).
+    #[serde(default = "default_fib_table")]
+    pub table: u32,
+}
+
+impl Default for FibSection {
+    fn default() -> Self {
+        FibSection {
+            table: default_fib_table(),
+        }
+    }
+}
+
+impl FibSection {
+    /// Checks the section; errors name the field (`fib.table`).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        match self.table {
+            0 => Err(bad(
+                "fib.table",
+                "0 means \"unspecified\" to the kernel: use 254 (main) or another table",
+            )),
+            255 => Err(bad(
+                "fib.table",
+                "255 is the kernel's local table: use 254 (main) or another table",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn default_fib_table() -> u32 {
+    254
 }
 
 fn default_max_paths() -> u16 {
@@ -544,6 +604,9 @@ impl SpeakerConfig {
                     ),
                 )
             })?;
+        if let Some(fib) = &self.fib {
+            fib.validate()?;
+        }
         Ok(SpeakerSpec {
             listen: self.listen.clone(),
             peers,
@@ -600,7 +663,36 @@ mod tests {
             }],
             multipath: MultipathSection::default(),
             policy: PolicyConfig::default(),
+            fib: None,
         }
+    }
+
+    #[test]
+    fn fib_section_from_yaml() {
+        let yaml = "asn: 65001\nrouter_id: 10.0.0.1\n";
+        let cfg: SpeakerConfig = serde_yaml_ng::from_str(yaml).unwrap();
+        assert_eq!(cfg.fib, None, "no section: no FIB");
+        cfg.validate().unwrap();
+        let cfg: SpeakerConfig = serde_yaml_ng::from_str(&format!("{yaml}fib: {{}}\n")).unwrap();
+        assert_eq!(cfg.fib, Some(FibSection { table: 254 }), "main by default");
+        cfg.validate().unwrap();
+        let cfg: SpeakerConfig =
+            serde_yaml_ng::from_str(&format!("{yaml}fib: {{ table: 100 }}\n")).unwrap();
+        assert_eq!(cfg.fib, Some(FibSection { table: 100 }));
+        cfg.validate().unwrap();
+        // Shown by `clos bgp validate` only when present.
+        assert!(
+            serde_yaml_ng::to_string(&cfg)
+                .unwrap()
+                .contains("table: 100")
+        );
+        assert!(!serde_yaml_ng::to_string(&base()).unwrap().contains("fib"));
+        let err = serde_yaml_ng::from_str::<SpeakerConfig>(&format!("{yaml}fib: {{ tabel: 1 }}\n"))
+            .unwrap_err();
+        assert!(err.to_string().contains("unknown field `tabel`"), "{err}");
+        let err =
+            serde_yaml_ng::from_str::<SpeakerConfig>(&format!("{yaml}fib: {{ table: -1 }}\n"));
+        assert!(err.is_err(), "a table is a u32");
     }
 
     #[test]
@@ -787,6 +879,16 @@ mod tests {
                 "listen_ranges[0].bfd.multiplier",
             ),
         ];
+        let cases = cases.into_iter().chain([
+            (
+                Box::new(|c: &mut SpeakerConfig| c.fib = Some(FibSection { table: 0 })) as Mutation,
+                "fib.table",
+            ),
+            (
+                Box::new(|c: &mut SpeakerConfig| c.fib = Some(FibSection { table: 255 })),
+                "fib.table",
+            ),
+        ]);
         for (mutate, field) in cases {
             let mut c = base();
             mutate(&mut c);

@@ -169,6 +169,13 @@ pub enum Error {
     )]
     NexthopIdsExhausted { first: u32, last: u32 },
 
+    #[error("the kernel refused to look up its route to {addr}: {source}")]
+    RouteLookup {
+        addr: std::net::IpAddr,
+        #[source]
+        source: KernelError,
+    },
+
     #[error("interface {name}: the kernel refused to {op}: {source}")]
     Link {
         name: String,

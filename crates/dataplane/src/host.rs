@@ -33,6 +33,7 @@ use netlink_packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressProtocol,
 };
 use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
+use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteType};
 
 use crate::fib::CLOS_PROTOCOL;
 use crate::netlink::uapi::*;
@@ -108,6 +109,52 @@ impl Host {
     pub fn ifindex(&mut self, name: &str) -> Result<Option<u32>, Error> {
         validate_name(name)?;
         Ok(self.link(LinkRef::Name(name))?.map(|l| l.index))
+    }
+
+    /// The interface through which `addr` is directly reachable (on one of its subnets), as
+    /// the kernel's route lookup (`ip route get ADDR`) says; `None` when the kernel reaches it
+    /// through a gateway, not at all, or locally. A BGP next hop on a numbered session is such
+    /// an address. An IPv6 link-local address names no interface by itself: always `None`.
+    pub fn connected_interface(&mut self, addr: IpAddr) -> Result<Option<u32>, Error> {
+        if let IpAddr::V6(v6) = addr
+            && v6.is_unicast_link_local()
+        {
+            return Ok(None);
+        }
+        let mut request = RouteMessage::default();
+        let (family, len) = match addr {
+            IpAddr::V4(_) => (AddressFamily::Inet, 32),
+            IpAddr::V6(_) => (AddressFamily::Inet6, 128),
+        };
+        request.header.address_family = family;
+        request.header.destination_prefix_length = len;
+        request
+            .attributes
+            .push(RouteAttribute::Destination(RouteAddress::from(addr)));
+        let reply = self.nl.get(
+            "a route lookup",
+            RTM_GETROUTE,
+            &request,
+            RTM_NEWROUTE,
+            |payload| {
+                let msg =
+                    RouteMessage::parse(payload).map_err(|e| Error::decode("RTM_NEWROUTE", e))?;
+                let mut oif = None;
+                for attr in &msg.attributes {
+                    match attr {
+                        RouteAttribute::Oif(i) => oif = Some(*i),
+                        RouteAttribute::Gateway(_) | RouteAttribute::Via(_) => return Ok(None),
+                        _ => {}
+                    }
+                }
+                Ok(oif.filter(|_| msg.header.kind == RouteType::Unicast))
+            },
+        )?;
+        match reply {
+            Ok(oif) => Ok(oif),
+            Err(e) if [ENETUNREACH, EHOSTUNREACH, ENETDOWN].contains(&e.errno) => Ok(None),
+            Err(source) => Err(Error::RouteLookup { addr, source }),
+        }
     }
 
     /// Creates the dummy interface `name` unless it exists, sets it up and returns its index.

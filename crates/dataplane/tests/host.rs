@@ -324,3 +324,25 @@ fn prepare_endpoint_interface_sets_sysctls_in_the_threads_namespace() {
         );
     }
 }
+
+#[test]
+fn connected_interface_only_for_on_link_addresses() {
+    let ns = Netns::new().unwrap();
+    let other = Netns::new().unwrap();
+    let link = ns.link_to(&other).unwrap();
+    ns.add_addr(&link.local, "10.0.0.1/30").unwrap();
+    ns.add_addr(&link.local, "2001:db8::1/64").unwrap();
+    ns.ip(&["route", "add", "198.51.100.0/24", "via", "10.0.0.2"])
+        .unwrap();
+    let mut h = open(&ns);
+    let index = h.ifindex(&link.local).unwrap();
+    assert!(index.is_some());
+    let ip = |s: &str| s.parse().unwrap();
+    assert_eq!(h.connected_interface(ip("10.0.0.2")).unwrap(), index);
+    assert_eq!(h.connected_interface(ip("2001:db8::2")).unwrap(), index);
+    // Through a gateway, local, link-local or unreachable: not a usable next hop.
+    assert_eq!(h.connected_interface(ip("198.51.100.7")).unwrap(), None);
+    assert_eq!(h.connected_interface(ip("10.0.0.1")).unwrap(), None);
+    assert_eq!(h.connected_interface(ip("fe80::1")).unwrap(), None);
+    assert_eq!(h.connected_interface(ip("192.0.2.1")).unwrap(), None);
+}

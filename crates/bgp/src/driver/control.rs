@@ -4,25 +4,47 @@
 //! after import policy) and `refresh ADDRESS` (ask that peer for a route refresh; the reply
 //! lists the families asked for). The socket is a Unix stream socket, so file permissions decide who may
 //! ask; it is created mode 0600.
+//!
+//! `status` carries the kernel FIB's state too when the caller serves with
+//! [`serve_with_fib`] (`clos bgp run` with a `fib` section).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::watch;
 
-use super::{DriverError, RouteEntry, SpeakerHandle, SpeakerStatus};
+use super::{DriverError, FibStatus, RouteEntry, SpeakerHandle, SpeakerStatus};
 
 /// Serves `handle`'s status on `path` until the speaker stops. Replaces a stale socket file.
 pub async fn serve(handle: SpeakerHandle, path: PathBuf) -> Result<(), DriverError> {
+    serve_inner(handle, path, None).await
+}
+
+/// As [`serve`], with the latest state of the kernel FIB the speaker feeds in `status`.
+pub async fn serve_with_fib(
+    handle: SpeakerHandle,
+    path: PathBuf,
+    fib: watch::Receiver<FibStatus>,
+) -> Result<(), DriverError> {
+    serve_inner(handle, path, Some(fib)).await
+}
+
+async fn serve_inner(
+    handle: SpeakerHandle,
+    path: PathBuf,
+    fib: Option<watch::Receiver<FibStatus>>,
+) -> Result<(), DriverError> {
     let listener = bind(&path)?;
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let handle = handle.clone();
+        let fib = fib.as_ref().map(|f| f.borrow().clone());
         tokio::spawn(async move {
-            let _ = answer(stream, &handle).await;
+            let _ = answer(stream, &handle, fib).await;
         });
     }
 }
@@ -56,13 +78,20 @@ pub fn bind_socket(path: &Path, holder: &str) -> std::io::Result<UnixListener> {
     Ok(listener)
 }
 
-async fn answer(stream: UnixStream, handle: &SpeakerHandle) -> std::io::Result<()> {
+async fn answer(
+    stream: UnixStream,
+    handle: &SpeakerHandle,
+    fib: Option<FibStatus>,
+) -> std::io::Result<()> {
     let (rd, mut wr) = stream.into_split();
     let mut line = String::new();
     BufReader::new(rd).read_line(&mut line).await?;
     let reply = match line.trim() {
         "status" => match handle.status().await {
-            Ok(status) => serde_json::to_string(&status).map_err(std::io::Error::other)?,
+            Ok(mut status) => {
+                status.fib = fib;
+                serde_json::to_string(&status).map_err(std::io::Error::other)?
+            }
             Err(err) => serde_json::json!({ "error": err.to_string() }).to_string(),
         },
         request if request == "routes" || request.starts_with("routes ") => {

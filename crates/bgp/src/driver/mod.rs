@@ -44,7 +44,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
 use self::conn::ConnHandle;
-pub use self::routes::{PeerPolicy, PeerStatus, RouteEntry, SpeakerStatus};
+pub use self::routes::{FibStatus, PeerPolicy, PeerStatus, RouteEntry, SpeakerStatus};
 use self::routes::{Routes, SessionAction};
 use crate::iana::CeaseSubcode;
 use crate::rib::Change;
@@ -743,6 +743,7 @@ impl Speaker {
                     originated: self.routes.originated_count(),
                     loc_rib: self.routes.loc_rib_count(),
                     update_groups: self.routes.update_group_count(),
+                    fib: None,
                 });
             }
             Event::Command(Command::Routes(peer, reply)) => {

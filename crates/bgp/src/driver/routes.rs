@@ -69,6 +69,28 @@ pub struct SpeakerStatus {
     pub loc_rib: usize,
     /// Groups of Established peers that share one export evaluation per route.
     pub update_groups: usize,
+    /// The kernel FIB that `clos bgp run` programs (its `fib` section); absent without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fib: Option<FibStatus>,
+}
+
+/// The kernel FIB fed from the Loc-RIB, for `clos bgp status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FibStatus {
+    /// The routing table.
+    pub table: u32,
+    /// Routes of ours (protocol 198) in the kernel.
+    pub routes_installed: usize,
+    /// Prefixes of the Loc-RIB with next hops to install (the speaker's own are not).
+    pub bgp_routes: usize,
+    /// Whether the first reconcile after start has run (before it, routes of an earlier run
+    /// are kept).
+    pub reconciled: bool,
+    /// Whether routes forward through nexthop objects (else multipath routes).
+    pub nexthop_objects: bool,
+    /// The last error writing the FIB, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 /// One route, for `clos bgp routes`.

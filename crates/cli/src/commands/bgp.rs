@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Subcommand;
+use clos_agent::fib::{FirstSync, SpeakerFib};
 use clos_bgp::config::SpeakerConfig;
-use clos_bgp::driver::{RouteEntry, Speaker, SpeakerSpec, SpeakerStatus, control};
+use clos_bgp::driver::{FibStatus, RouteEntry, Speaker, SpeakerSpec, SpeakerStatus, control};
 
 use crate::output::{self, OutputFormat};
 
@@ -24,6 +25,7 @@ pub enum BgpCommand {
         control: PathBuf,
         /// This start follows a crash or an upgrade with the kernel routes left in place: tell
         /// the peers (RFC 4724 Restart State bit) so they keep our routes until our End-of-RIB.
+        /// With a `fib` section this is implied when routes of ours are in the kernel.
         #[arg(long)]
         restarted: bool,
     },
@@ -72,8 +74,19 @@ pub fn run(cmd: BgpCommand, format: OutputFormat) -> anyhow::Result<()> {
             control,
             restarted,
         } => {
-            let (_, mut spec) = load(&config)?;
-            if restarted {
+            let (cfg, mut spec) = load(&config)?;
+            // The kernel thread opens the FIB of this namespace before the runtime's threads
+            // exist; it keeps routes of an earlier run until the first convergence.
+            let fib = cfg
+                .fib
+                .map(|f| SpeakerFib::start(f.table))
+                .transpose()
+                .context("opening the kernel FIB (the `fib` section needs CAP_NET_ADMIN)")?;
+            let fib_restarted = fib.as_ref().is_some_and(SpeakerFib::restarted);
+            if fib_restarted && !restarted {
+                tracing::info!("routes of a previous run are in the kernel: restarting gracefully");
+            }
+            if restarted || fib_restarted {
                 let sessions = spec.peers.iter_mut().map(|p| &mut p.session);
                 let ranges = spec.listen_ranges.iter_mut().map(|r| &mut r.session);
                 for session in sessions.chain(ranges) {
@@ -83,9 +96,27 @@ pub fn run(cmd: BgpCommand, format: OutputFormat) -> anyhow::Result<()> {
                 }
             }
             runtime()?.block_on(async move {
+                let expected = spec.peers.len();
                 let handle = Speaker::spawn(spec).await?;
                 tracing::info!(listen = ?handle.local_addrs(), "speaker running");
-                let serve = tokio::spawn(control::serve(handle.clone(), control));
+                let serve = match fib {
+                    Some(fib) => {
+                        let (tx, rx) = tokio::sync::watch::channel(FibStatus {
+                            table: cfg.fib.unwrap_or_default().table,
+                            ..FibStatus::default()
+                        });
+                        let first_sync =
+                            FirstSync::new(cfg.graceful_restart.map(|g| g.restart_time));
+                        let follow = fib.follow(handle.clone(), expected, first_sync, tx);
+                        tokio::spawn(async move {
+                            if let Err(e) = follow.await {
+                                tracing::error!(error = %e, "the FIB stopped following the speaker");
+                            }
+                        });
+                        tokio::spawn(control::serve_with_fib(handle.clone(), control, rx))
+                    }
+                    None => tokio::spawn(control::serve(handle.clone(), control)),
+                };
                 tokio::select! {
                     r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
                     r = serve => r.context("control socket task")??,
@@ -199,5 +230,21 @@ fn table(w: &mut dyn Write, status: &SpeakerStatus) -> std::io::Result<()> {
         w,
         "originated prefixes: {}, prefixes with a best path: {}, update groups: {}",
         status.originated, status.loc_rib, status.update_groups
-    )
+    )?;
+    if let Some(fib) = &status.fib {
+        writeln!(
+            w,
+            "fib: table {}, {} routes installed ({} to install), {}, last error: {}",
+            fib.table,
+            fib.routes_installed,
+            fib.bgp_routes,
+            if fib.reconciled {
+                "reconciled"
+            } else {
+                "keeping an earlier run's routes until the first convergence"
+            },
+            fib.last_error.as_deref().unwrap_or("none")
+        )?;
+    }
+    Ok(())
 }
