@@ -26,17 +26,8 @@ racks:
     hosts: [{name: r2-h1}, {name: r2-h2}]
 ";
 
-/// Every switch software and both host kinds in one fabric: BIRD leaves in r1 (under FRR
-/// spines), FRR leaves in r2, an FRR host under the BIRD leaves.
-const MIXED: &str = "spines: [{name: s1}, {name: s2}]
-racks:
-  - name: r1
-    leaves: [{name: r1-l1, software: bird}, {name: r1-l2, software: bird}]
-    hosts: [{name: r1-h1}, {name: r1-h2, software: frr}]
-  - name: r2
-    leaves: [{name: r2-l1}, {name: r2-l2}]
-    hosts: [{name: r2-h1}, {name: r2-h2}]
-";
+/// Every switch software and both host kinds in one fabric (the lab's example topology).
+const MIXED: &str = include_str!("../../lab/topologies/mixed.yaml");
 
 /// Removes the labs of test processes that no longer exist.
 fn sweep_dead_runs() {
@@ -228,14 +219,38 @@ fn lab_with_frr_hosts_comes_up_checks_and_goes_down() {
     up_checks_and_goes_down(LabRun::up('f', Some(FRR_HOSTS)));
 }
 
-/// BIRD and FRR switches in one fabric, configured by the same controller: sessions between
-/// them, ECMP through both, and BIRD's RFC 8950 next hops to an FRR host.
+/// FRR, BIRD and `clos bgp` switches in one fabric, configured by the same controller:
+/// sessions between every pair of them, ECMP through all three, and the RFC 8950 next hops
+/// of each reaching an FRR host and the agents.
 #[test]
 fn lab_with_mixed_switches_comes_up_checks_and_goes_down() {
     let run = LabRun::up('m', Some(MIXED));
     let o = run.clos(&["exec", "r1-l1", "--", "birdc", "show", "protocols"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("Established"), "{}", text(&o));
+    // The `clos` leaf's FIB holds the other rack's blocks over both spines.
+    let o = run.clos(&["exec", "r2-l2", "--", "clos", "bgp", "status", "-o", "json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let status: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(status["fib"]["reconciled"], true, "{status}");
+    let r1_block = run.lab().state().hosts["r1-h1"].advertisements[0];
+    let o = run.clos(&[
+        "exec",
+        "r2-l2",
+        "--",
+        "ip",
+        "-j",
+        "route",
+        "show",
+        "exact",
+        &r1_block.to_string(),
+    ]);
+    let routes: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        routes[0]["nexthops"].as_array().map(Vec::len),
+        Some(2),
+        "{routes}"
+    );
     up_checks_and_goes_down(run);
 }
 
@@ -305,7 +320,7 @@ fn down_cleans_up_after_an_interrupted_up() {
 /// Hosts announcing another host's /32, a more-specific of another rack's block and a
 /// default route: their leaves accept none of them (they accept each host's own block), no
 /// switch carries them, and every host still reaches the victims. One rogue host sits under
-/// BIRD leaves, the other under FRR leaves.
+/// BIRD leaves, the other under an FRR and a `clos bgp` leaf.
 #[test]
 fn hijacks_are_rejected_at_the_leaves() {
     let run = LabRun::up('h', Some(MIXED));

@@ -24,7 +24,7 @@ use crate::plan::{self, MGMT_ADDR, NodePlan, Plan, Role};
 use crate::switch::{self, Session};
 use crate::sys;
 use crate::topology::{HostSoftware, SwitchSoftware, Topology};
-use crate::{bird, frr};
+use crate::{bird, frr, speaker};
 
 /// Where labs live unless `--dir` says otherwise: one directory per lab name. Under `/run`,
 /// so it goes away on reboot together with the namespaces.
@@ -294,7 +294,7 @@ impl Lab {
         lab.register()?;
         lab.phase("starting the switches")?;
         progress("rendering switch configs and starting the switches");
-        lab.start_switches()?;
+        lab.start_switches(&opts.exe)?;
         lab.phase("starting the hosts")?;
         progress("starting the hosts");
         let hosts: Vec<String> = lab.state.plan.hosts().map(|h| h.name.clone()).collect();
@@ -552,7 +552,7 @@ impl Lab {
         })
     }
 
-    fn start_switches(&mut self) -> Result<()> {
+    fn start_switches(&mut self, exe: &Path) -> Result<()> {
         let switches: Vec<NodePlan> = self.state.plan.switches().cloned().collect();
         let mut configs = Vec::new();
         for s in &switches {
@@ -565,7 +565,7 @@ impl Lab {
                 .iter()
                 .map(|(s, software, config)| {
                     let dir = switch::dir_of(&self.dir, &s.name);
-                    scope.spawn(move || switch::start(*software, &s.netns, &dir, config))
+                    scope.spawn(move || switch::start(*software, exe, &s.netns, &dir, config))
                 })
                 .collect();
             handles
@@ -857,14 +857,22 @@ impl Lab {
     }
 
     /// The command that runs `argv` inside `node`'s namespace. `vtysh` on an FRR node gets
-    /// the node's vty socket directory; every command gets `CLOS_SERVER` (and in `mgmt`,
+    /// the node's vty socket directory, `birdc` on a BIRD switch its control socket, and
+    /// `clos bgp` on a `clos` switch its speaker's (`CLOS_BGP_CONTROL`); every command gets `CLOS_SERVER` (and in `mgmt`,
     /// `CLOS_TOKEN`, the admin token), so `clos` commands reach the lab's controller.
     pub fn exec_command(&self, node: &str, argv: &[String]) -> Result<Command> {
         let n = self.node(node)?;
         let (program, rest) = argv.split_first().ok_or_else(|| {
             Error::Invalid("give a command to run: clos lab exec NODE -- CMD".into())
         })?;
-        let mut cmd = sys::netns_command(&n.netns, program);
+        // `clos` inside the lab is the binary that runs the lab, on the PATH or not.
+        let this_clos = std::env::current_exe()
+            .ok()
+            .filter(|p| p.file_name().is_some_and(|f| f == "clos"));
+        let mut cmd = match this_clos {
+            Some(exe) if program == "clos" => sys::netns_command(&n.netns, exe),
+            _ => sys::netns_command(&n.netns, program),
+        };
         let switch_software = n.switch_software.unwrap_or_default();
         match program.as_str() {
             "vtysh" => {
@@ -886,6 +894,13 @@ impl Lab {
                     .arg(bird::socket(&switch::dir_of(&self.dir, &n.name)));
             }
             _ => {}
+        }
+        // `clos bgp status` on a `clos` switch finds its speaker.
+        if matches!(n.role, Role::Spine | Role::Leaf) && switch_software == SwitchSoftware::Clos {
+            cmd.env(
+                "CLOS_BGP_CONTROL",
+                speaker::socket(&switch::dir_of(&self.dir, &n.name)),
+            );
         }
         cmd.args(rest);
         // `clos get ...`, `clos fabric switch-config ...` from the mgmt namespace just work.

@@ -1,5 +1,5 @@
 //! `clos lab`: a whole spine-leaf fabric on one machine, in network namespaces, with no
-//! containers: FRR or BIRD switches configured from the controller's rendered configs, the controller
+//! containers: FRR, BIRD or `clos bgp` switches configured from the controller's rendered configs, the controller
 //! in a management namespace, and an agent per host.
 //!
 //! * [`topology`]: the topology file (and the built-in default: 2 spines, 2 racks of 2
@@ -12,7 +12,7 @@
 //! * [`failover`]: `clos lab failover`, a silent uplink (nftables drop) and the time until BFD
 //!   notices, the FIB moves and the traffic flows again.
 //! * [`switch`]: a switch of any software, started from its rendered config, its sessions
-//!   read back; `frr` and `bird` run those two.
+//!   read back; [`frr`], [`bird`] and [`speaker`] (`clos bgp run`) run the three kinds.
 //! * `check`, `sys`: the reachability and ECMP check, and thin wrappers over `ip`, `/proc` and
 //!   signals.
 //!
@@ -28,6 +28,7 @@ pub mod failover;
 pub mod frr;
 mod lab;
 pub mod plan;
+pub mod speaker;
 pub mod switch;
 pub mod sys;
 pub mod topology;

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::topology::SwitchSoftware;
-use crate::{bird, frr};
+use crate::{bird, frr, speaker};
 
 /// One BGP session of a switch, as its software reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,8 +31,10 @@ pub fn dir_of(lab_dir: &Path, node: &str) -> PathBuf {
 
 /// Starts the switch software in `ns` with `config`, its files in `dir`. Returns the pids of
 /// its processes by name.
+/// `exe` is the `clos` binary, for `clos` switches.
 pub fn start(
     software: SwitchSoftware,
+    exe: &Path,
     ns: &str,
     dir: &Path,
     config: &str,
@@ -40,7 +42,7 @@ pub fn start(
     match software {
         SwitchSoftware::Frr => frr::start(ns, dir, config),
         SwitchSoftware::Bird => bird::start(ns, dir, config),
-        SwitchSoftware::Clos => Err(unsupported()),
+        SwitchSoftware::Clos => speaker::start(exe, ns, dir, config),
     }
 }
 
@@ -49,7 +51,7 @@ pub fn sessions(software: SwitchSoftware, dir: &Path) -> Result<(Vec<Session>, u
     match software {
         SwitchSoftware::Frr => frr::sessions(dir),
         SwitchSoftware::Bird => bird::sessions(dir),
-        SwitchSoftware::Clos => Err(unsupported()),
+        SwitchSoftware::Clos => speaker::sessions(dir),
     }
 }
 
@@ -58,11 +60,6 @@ pub fn paths_of(software: SwitchSoftware, dir: &Path, prefix: &IpNet) -> Result<
     match software {
         SwitchSoftware::Frr => frr::paths_of(dir, prefix),
         SwitchSoftware::Bird => bird::paths_of(dir, prefix),
-        SwitchSoftware::Clos => Err(unsupported()),
+        SwitchSoftware::Clos => speaker::paths_of(dir, prefix),
     }
-}
-
-/// Topology validation refuses `clos` switches until they can run.
-fn unsupported() -> Error {
-    Error::Invalid("clos switches are not supported yet".into())
 }

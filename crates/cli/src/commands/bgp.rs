@@ -21,7 +21,7 @@ pub enum BgpCommand {
         #[arg(short, long)]
         config: PathBuf,
         /// Control socket for `clos bgp status`.
-        #[arg(long, default_value = DEFAULT_CONTROL)]
+        #[arg(long, env = "CLOS_BGP_CONTROL", default_value = DEFAULT_CONTROL)]
         control: PathBuf,
         /// This start follows a crash or an upgrade with the kernel routes left in place: tell
         /// the peers (RFC 4724 Restart State bit) so they keep our routes until our End-of-RIB.
@@ -37,7 +37,7 @@ pub enum BgpCommand {
     /// Show the sessions of a running speaker.
     #[command(visible_alias = "neighbors")]
     Status {
-        #[arg(long, default_value = DEFAULT_CONTROL)]
+        #[arg(long, env = "CLOS_BGP_CONTROL", default_value = DEFAULT_CONTROL)]
         control: PathBuf,
     },
     /// Show the best routes (with their multipath next hops), or those received from a peer.
@@ -47,7 +47,7 @@ pub enum BgpCommand {
         /// Only the routes this peer sent (after import policy).
         #[arg(long)]
         peer: Option<std::net::IpAddr>,
-        #[arg(long, default_value = DEFAULT_CONTROL)]
+        #[arg(long, env = "CLOS_BGP_CONTROL", default_value = DEFAULT_CONTROL)]
         control: PathBuf,
     },
     /// Ask a peer to send all its routes again (ROUTE-REFRESH), e.g. after an import policy
@@ -55,7 +55,7 @@ pub enum BgpCommand {
     Refresh {
         /// The peer's address, as `clos bgp status` shows it.
         peer: std::net::IpAddr,
-        #[arg(long, default_value = DEFAULT_CONTROL)]
+        #[arg(long, env = "CLOS_BGP_CONTROL", default_value = DEFAULT_CONTROL)]
         control: PathBuf,
     },
 }

@@ -12,7 +12,7 @@ use crate::output::{self, OutputFormat};
 
 #[derive(Debug, Subcommand)]
 pub enum FabricCommand {
-    /// Render a switch's configuration (FRR or BIRD) from the inventory: eBGP unnumbered with ECMP,
+    /// Render a switch's configuration (FRR, BIRD or `clos bgp`) from the inventory: eBGP unnumbered with ECMP,
     /// RFC 8212 default deny, and per host port a prefix list of exactly the host's
     /// assignment plus a maximum-prefix limit. Prints the configuration itself; `-o json`
     /// wraps it.
@@ -23,8 +23,9 @@ pub enum FabricCommand {
 pub struct SwitchConfigArgs {
     /// The switch's name.
     switch: String,
-    /// Software to render for: `frr` (frr.conf for vtysh -f) or `bird` (bird.conf for BIRD 2).
-    #[arg(long, default_value = "frr", value_parser = ["frr", "bird"])]
+    /// Software to render for: `frr` (frr.conf for vtysh -f), `bird` (bird.conf for BIRD 2)
+    /// or `clos` (bgp.yaml for `clos bgp run`).
+    #[arg(long, default_value = "frr", value_parser = ["frr", "bird", "clos"])]
     software: String,
     #[command(flatten)]
     client: ClientArgs,

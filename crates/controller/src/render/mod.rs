@@ -2,11 +2,12 @@
 //!
 //! [`view_of`] resolves a switch from the store (its rack's ASN or the site's spine ASN, the
 //! nodes on its ports with their ASNs and assigned prefixes, the site's pools and address
-//! ranges); [`frr::render`] and [`bird::render`] turn that into FRR or BIRD configuration,
-//! pure functions. A leaf must be rendered again when a host's assignment changes (a new
+//! ranges); [`frr::render`], [`bird::render`] and [`clos::render`] turn that into FRR, BIRD or
+//! `clos bgp` configuration, pure functions. A leaf must be rendered again when a host's assignment changes (a new
 //! block, a host route).
 
 pub mod bird;
+pub mod clos;
 pub mod frr;
 mod view;
 
@@ -38,6 +39,8 @@ pub enum SwitchSoftware {
     Frr,
     /// BIRD 2.
     Bird,
+    /// `clos bgp run`.
+    Clos,
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -210,6 +213,7 @@ pub(crate) async fn switch_config(
     let config = match q.software {
         SwitchSoftware::Frr => frr::render(&view),
         SwitchSoftware::Bird => bird::render(&view),
+        SwitchSoftware::Clos => clos::render(&view)?,
     };
     Ok(match q.format {
         Some(ConfigFormat::Json) => axum::Json(RenderedConfig {
