@@ -23,17 +23,21 @@ pub fn print<T: Serialize>(
 ) -> anyhow::Result<()> {
     let stdout = io::stdout();
     let mut out = stdout.lock();
-    match format {
-        OutputFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, value).context("writing JSON to stdout")?;
-            writeln!(out).context("writing to stdout")?;
-        }
+    let written = match format {
+        OutputFormat::Json => serde_json::to_writer_pretty(&mut out, value)
+            .map_err(io::Error::from)
+            .and_then(|()| writeln!(out)),
         OutputFormat::Yaml => {
             // Rendered whole first, so that a value YAML cannot express prints nothing at all.
             let doc = serde_yaml_ng::to_string(value).context("rendering the result as YAML")?;
-            out.write_all(doc.as_bytes()).context("writing to stdout")?;
+            out.write_all(doc.as_bytes())
         }
-        OutputFormat::Table => table(&mut out).context("writing to stdout")?,
+        OutputFormat::Table => table(&mut out),
     }
-    out.flush().context("writing to stdout")
+    .and_then(|()| out.flush());
+    match written {
+        // The reader went away (`clos ... | head`): what it wanted, it has.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing to stdout"),
+    }
 }

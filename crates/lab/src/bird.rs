@@ -61,12 +61,14 @@ pub fn birdc(dir: &Path, command: &str) -> Result<String> {
     )
 }
 
-/// The BGP sessions (the dynamic protocols spawned from each port's template) and the number
-/// of IPv4 networks in the main table.
-pub fn sessions(dir: &Path) -> Result<(Vec<Session>, u64)> {
-    let protocols = birdc(dir, "show protocols all")?;
-    let count = birdc(dir, "show route count")?;
-    Ok((parse_protocols(&protocols), parse_networks(&count)))
+/// The BGP sessions: the dynamic protocols spawned from each port's template.
+pub fn sessions(dir: &Path) -> Result<Vec<Session>> {
+    Ok(parse_protocols(&birdc(dir, "show protocols all")?))
+}
+
+/// The IPv4 networks in the main table.
+pub fn prefixes(dir: &Path) -> Result<u64> {
+    Ok(parse_networks(&birdc(dir, "show route count")?))
 }
 
 /// The paths of exactly `prefix` in the switch's table, by the interface they lead to.

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use clos_model::BfdTimers;
 use ipnet::IpNet;
 use serde_json::Value;
 
@@ -116,14 +117,23 @@ pub fn vtysh_json(dir: &Path, command: &str) -> Result<Value> {
     })
 }
 
-/// The sessions of `show bgp summary json` (IPv4 unicast, where every lab session is active),
-/// and the number of IPv4 prefixes in the BGP table.
-pub fn sessions(dir: &Path) -> Result<(Vec<Session>, u64)> {
+/// The sessions of `show bgp summary json` (IPv4 unicast, where every lab session is active).
+pub fn sessions(dir: &Path) -> Result<Vec<Session>> {
     let v = vtysh_json(dir, "show bgp ipv4 unicast summary json")?;
     Ok(parse_summary(&v))
 }
 
-pub fn parse_summary(v: &Value) -> (Vec<Session>, u64) {
+/// The IPv4 prefixes in the BGP table (the summary's `ribCount` counts table nodes instead).
+pub fn prefixes(dir: &Path) -> Result<u64> {
+    let v = vtysh_json(dir, "show bgp ipv4 unicast statistics json")?;
+    Ok(v.get("ipv4Unicast")
+        .and_then(|s| s.get(0))
+        .and_then(|s| s.get("totalPrefixes"))
+        .and_then(Value::as_u64)
+        .unwrap_or(0))
+}
+
+pub fn parse_summary(v: &Value) -> Vec<Session> {
     let af = v.get("ipv4Unicast").unwrap_or(v);
     let mut out = Vec::new();
     if let Some(peers) = af.get("peers").and_then(Value::as_object) {
@@ -139,8 +149,7 @@ pub fn parse_summary(v: &Value) -> (Vec<Session>, u64) {
             });
         }
     }
-    let routes = af.get("ribCount").and_then(Value::as_u64).unwrap_or(0);
-    (out, routes)
+    out
 }
 
 /// The paths of `prefix` in the switch's BGP table, by the neighbour they came from.
@@ -181,16 +190,25 @@ fn parse_paths(v: &Value, prefix: &IpNet) -> Vec<String> {
 }
 
 /// Configuration of a host running FRR instead of the agent: unnumbered sessions on its
-/// uplinks, announcing `announce` (normally exactly its assignment), accepting everything.
+/// uplinks (with BFD at the site's timers when it has them), announcing `announce` (normally
+/// exactly its assignment), accepting everything.
 pub fn render_host(
     name: &str,
     asn: u32,
     router_id: Ipv4Addr,
     uplinks: &[String],
     announce: &[IpNet],
+    bfd: Option<&BfdTimers>,
 ) -> String {
     let mut c = String::from("frr defaults datacenter\n");
     let _ = writeln!(c, "hostname {name}\n!");
+    if let Some(b) = bfd {
+        let _ = writeln!(
+            c,
+            "bfd\n profile clos\n  detect-multiplier {}\n  receive-interval {}\n  transmit-interval {}\n exit\nexit\n!",
+            b.multiplier, b.interval_ms, b.interval_ms
+        );
+    }
     let mut seq = 5;
     for net in announce.iter().filter(|n| matches!(n, IpNet::V4(_))) {
         let _ = writeln!(c, "ip prefix-list CLOS-OWN seq {seq} permit {net}");
@@ -204,6 +222,9 @@ pub fn render_host(
     c.push_str(" bgp bestpath as-path multipath-relax\n no bgp network import-check\n");
     for u in uplinks {
         let _ = writeln!(c, " neighbor {u} interface remote-as external");
+        if bfd.is_some() {
+            let _ = writeln!(c, " neighbor {u} bfd profile clos");
+        }
     }
     c.push_str(" address-family ipv4 unicast\n  maximum-paths 64\n");
     for net in announce.iter().filter(|n| matches!(n, IpNet::V4(_))) {
@@ -230,8 +251,7 @@ mod tests {
                        "swp3":{"remoteAs":4200010000,"state":"Active","pfxRcd":0}}}}"#,
         )
         .unwrap();
-        let (s, routes) = parse_summary(&v);
-        assert_eq!(routes, 7);
+        let s = parse_summary(&v);
         assert_eq!(s.len(), 2);
         assert_eq!(s[0].state, "Established");
         assert_eq!(s[0].prefixes_received, 4);
@@ -256,7 +276,13 @@ mod tests {
             "10.255.0.10".parse().unwrap(),
             &["eth0".into(), "eth1".into()],
             &["10.0.0.0/28".parse().unwrap()],
+            Some(&BfdTimers {
+                interval_ms: 300,
+                multiplier: 3,
+            }),
         );
+        assert!(c.contains(" neighbor eth0 bfd profile clos\n"), "{c}");
+        assert!(c.contains("  detect-multiplier 3\n"), "{c}");
         assert!(
             c.contains(" neighbor eth1 interface remote-as external\n"),
             "{c}"

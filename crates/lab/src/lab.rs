@@ -107,6 +107,7 @@ pub struct SwitchSummary {
     pub processes_alive: bool,
     pub sessions_established: usize,
     pub sessions: usize,
+    /// IPv4 prefixes the switch has a BGP route for.
     pub routes: u64,
 }
 
@@ -639,7 +640,14 @@ impl Lab {
                     .map(<[IpNet]>::to_vec)
                     .unwrap_or(a.advertisements.clone());
                 let router_id = n.address.unwrap_or(a.address);
-                let config = frr::render_host(host, a.asn, router_id, &uplinks, &list);
+                let config = frr::render_host(
+                    host,
+                    a.asn,
+                    router_id,
+                    &uplinks,
+                    &list,
+                    self.state.topology.bfd.as_ref(),
+                );
                 let fdir = dir.join("frr");
                 for (kind, pid) in frr::start(&n.netns, &fdir, &config)? {
                     self.record(host, &kind, pid)?;
@@ -691,7 +699,7 @@ impl Lab {
                 let mut up = 0;
                 let mut total = 0;
                 for s in self.state.plan.switches() {
-                    let (sessions, _) = self.switch_sessions(s);
+                    let sessions = self.switch_sessions(s);
                     total += s.ports.len();
                     up += sessions.iter().filter(|x| x.established()).count();
                 }
@@ -750,8 +758,8 @@ impl Lab {
             && self.check_processes().is_ok()
     }
 
-    /// A switch's sessions and IPv4 routes; none while it cannot answer.
-    fn switch_sessions(&self, s: &NodePlan) -> (Vec<Session>, u64) {
+    /// A switch's sessions; none while it cannot answer.
+    fn switch_sessions(&self, s: &NodePlan) -> Vec<Session> {
         let dir = switch::dir_of(&self.dir, &s.name);
         switch::sessions(s.switch_software.unwrap_or_default(), &dir).unwrap_or_default()
     }
@@ -791,7 +799,12 @@ impl Lab {
         for s in self.state.plan.switches() {
             let netns = sys::netns_exists(&s.netns);
             let (sessions, routes) = if netns {
-                self.switch_sessions(s)
+                let dir = switch::dir_of(&self.dir, &s.name);
+                let software = s.switch_software.unwrap_or_default();
+                (
+                    self.switch_sessions(s),
+                    switch::prefixes(software, &dir).unwrap_or_default(),
+                )
             } else {
                 Default::default()
             };

@@ -85,14 +85,19 @@ fn request(dir: &Path, what: &str) -> Result<Value> {
     }
 }
 
-/// The speaker's sessions and the prefixes in its Loc-RIB.
-pub fn sessions(dir: &Path) -> Result<(Vec<Session>, u64)> {
+/// The speaker's sessions.
+pub fn sessions(dir: &Path) -> Result<Vec<Session>> {
     Ok(parse_status(&request(dir, "status")?))
 }
 
-fn parse_status(v: &Value) -> (Vec<Session>, u64) {
-    let sessions = v
-        .get("peers")
+/// The prefixes with a best path in the Loc-RIB.
+pub fn prefixes(dir: &Path) -> Result<u64> {
+    let v = request(dir, "status")?;
+    Ok(v.get("loc_rib").and_then(Value::as_u64).unwrap_or(0))
+}
+
+fn parse_status(v: &Value) -> Vec<Session> {
+    v.get("peers")
         .and_then(Value::as_array)
         .map(|peers| {
             peers
@@ -113,9 +118,7 @@ fn parse_status(v: &Value) -> (Vec<Session>, u64) {
                 })
                 .collect()
         })
-        .unwrap_or_default();
-    let routes = v.get("loc_rib").and_then(Value::as_u64).unwrap_or(0);
-    (sessions, routes)
+        .unwrap_or_default()
 }
 
 /// The ports through which the speaker's best (multipath) route to exactly `prefix` goes.
@@ -171,8 +174,7 @@ mod tests {
               "originated":0,"loc_rib":5,"update_groups":1}"#,
         )
         .unwrap();
-        let (s, routes) = parse_status(&status);
-        assert_eq!(routes, 5);
+        let s = parse_status(&status);
         assert_eq!(s.len(), 3);
         assert_eq!(s[0].neighbor, "swp1");
         assert_eq!(s[0].prefixes_received, 3);

@@ -46,12 +46,21 @@ pub fn start(
     }
 }
 
-/// The switch's sessions and the number of IPv4 prefixes in its routing table.
-pub fn sessions(software: SwitchSoftware, dir: &Path) -> Result<(Vec<Session>, u64)> {
+/// The switch's BGP sessions.
+pub fn sessions(software: SwitchSoftware, dir: &Path) -> Result<Vec<Session>> {
     match software {
         SwitchSoftware::Frr => frr::sessions(dir),
         SwitchSoftware::Bird => bird::sessions(dir),
         SwitchSoftware::Clos => speaker::sessions(dir),
+    }
+}
+
+/// The IPv4 prefixes the switch has routes for.
+pub fn prefixes(software: SwitchSoftware, dir: &Path) -> Result<u64> {
+    match software {
+        SwitchSoftware::Frr => frr::prefixes(dir),
+        SwitchSoftware::Bird => bird::prefixes(dir),
+        SwitchSoftware::Clos => speaker::prefixes(dir),
     }
 }
 

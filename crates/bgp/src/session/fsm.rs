@@ -148,6 +148,9 @@ pub struct Session {
     conns: Vec<Conn>,
     connect_retry_due: Option<Instant>,
     idle_until: Option<Instant>,
+    /// The idle hold is a hold-down (`Input::Reset` with `idle_hold`, e.g. after maximum
+    /// prefixes): refuse the neighbour's connections too, not only stop opening ours.
+    held_down: bool,
     backoff: Duration,
     established_at: Option<Instant>,
     state: State,
@@ -165,6 +168,7 @@ impl Session {
             conns: Vec::new(),
             connect_retry_due: None,
             idle_until: None,
+            held_down: false,
             backoff,
             established_at: None,
             state: State::Idle,
@@ -217,6 +221,7 @@ impl Session {
                 let n = Notification::shutdown(CeaseSubcode::AdministrativeShutdown, &message);
                 self.teardown_all(Some(n), now);
                 self.idle_until = None;
+                self.held_down = false;
                 self.connect_retry_due = None;
             }
             Input::Connected { conn, direction } => self.connected(conn, direction, now),
@@ -252,6 +257,7 @@ impl Session {
                 self.teardown_all(Some(notification), now);
                 if let (Some(hold), true) = (idle_hold, self.enabled) {
                     self.idle_until = Some(now + hold);
+                    self.held_down = true;
                 }
             }
             Input::Timeout => self.timeout(now),
@@ -265,6 +271,7 @@ impl Session {
         }
         self.enabled = true;
         self.idle_until = None;
+        self.held_down = false;
         self.connect_out(now);
     }
 
@@ -297,15 +304,18 @@ impl Session {
             self.session_down(DownReason::PeerRestarted, now);
             self.idle_until = None;
         }
-        // At most one connection each way; a disabled or backing-off session takes none.
-        let refuse = !self.enabled
-            || self.idle_until.is_some()
-            || self.conns.iter().any(|c| c.direction == direction);
+        // At most one connection each way; a disabled or held-down session takes none. The
+        // backoff only delays our own attempts: refusing the neighbour's too would let two
+        // speakers that back off on different clocks refuse each other for ever (FRR and
+        // BIRD accept while they wait, too).
+        let refuse =
+            !self.enabled || self.held_down || self.conns.iter().any(|c| c.direction == direction);
         if refuse {
             let n = Notification::new(NotificationCode::Cease(CeaseSubcode::ConnectionRejected));
             self.send_notification_and_close(id, n);
             return;
         }
+        self.idle_until = None;
         self.connect_retry_due = None;
         match Message::Open(self.local_open.clone()).to_bytes(&DecodeContext::default()) {
             Ok(data) => self.outputs.push_back(Output::Send { conn: id, data }),
@@ -469,6 +479,7 @@ impl Session {
     fn timeout(&mut self, now: Instant) {
         if self.idle_until.is_some_and(|t| t <= now) {
             self.idle_until = None;
+            self.held_down = false;
             if self.enabled {
                 self.connect_out(now);
             }

@@ -32,6 +32,11 @@ const MAX_PATHS: u32 = 64;
 const HOLD_TIME: u32 = 9;
 const KEEPALIVE_TIME: u32 = 3;
 
+/// After a failure (BFD down, hold timer), BIRD waits 60 s by default before it takes the
+/// session again, and refuses the neighbour meanwhile: far too slow for a fabric. Wait 1 s,
+/// doubling on failures less than 60 s apart, up to 60 s (as the Clos speaker does).
+const ERROR_WAIT: &str = "error wait time 1, 60;\n  error forget time 60;";
+
 /// A BIRD symbol for `name`: letters, digits and `_`, not starting with a digit.
 fn symbol(name: &str) -> String {
     let mut s: String = name
@@ -191,7 +196,7 @@ pub fn render(sw: &SwitchView) -> String {
         };
         let _ = writeln!(
             c,
-            "protocol bgp {name} {{\n  description \"{description}\";\n  local as {asn};\n  interface \"{port}\";\n  neighbor range fe80::/10 {remote};\n  dynamic name \"{name}_\";\n  hold time {HOLD_TIME};\n  keepalive time {KEEPALIVE_TIME};\n{bfd}  ipv4 {{ extended next hop on; import filter {import4}; export filter clos_fabric_4;{limit4} }};\n  ipv6 {{ import filter {import6}; export filter clos_fabric_6;{limit6} }};\n}}\n",
+            "protocol bgp {name} {{\n  description \"{description}\";\n  local as {asn};\n  interface \"{port}\";\n  neighbor range fe80::/10 {remote};\n  dynamic name \"{name}_\";\n  hold time {HOLD_TIME};\n  keepalive time {KEEPALIVE_TIME};\n  {ERROR_WAIT}\n{bfd}  ipv4 {{ extended next hop on; import filter {import4}; export filter clos_fabric_4;{limit4} }};\n  ipv6 {{ import filter {import6}; export filter clos_fabric_6;{limit6} }};\n}}\n",
             asn = sw.asn,
             port = port.name(),
         );
@@ -255,6 +260,7 @@ mod tests {
             "  interface \"swp1\";",
             "  neighbor range fe80::/10 external;",
             "  dynamic name \"swp1_\";",
+            "  error wait time 1, 60;",
             "  ipv4 { extended next hop on; import filter clos_fabric_4; export filter clos_fabric_4; };",
             "  ipv6 { import filter clos_fabric_6; export filter clos_fabric_6; };",
         ] {

@@ -539,3 +539,65 @@ fn restart_state_bit_is_sent_once() {
         .unwrap();
     assert!(!gr.restart_state());
 }
+
+/// Both sides lose the session at slightly different times and back off on their own clocks:
+/// the first to retry must be let in by the one still waiting, or each would refuse the
+/// other's attempts while its own backoff doubles (seen between the agent and `clos bgp`).
+#[test]
+fn a_backing_off_peer_accepts_the_neighbours_connection() {
+    let mut net = Net::new(
+        config(65001, [10, 0, 0, 1], RemoteAs::External),
+        config(65002, [10, 0, 0, 2], RemoteAs::External),
+    );
+    net.start();
+    net.advance(Duration::from_secs(1));
+    assert_eq!(net.a.state(), State::Established);
+    let reset = || Input::Reset {
+        notification: Notification::new(NotificationCode::Cease(CeaseSubcode::AdministrativeReset)),
+        idle_hold: None,
+    };
+    // Flap twice so that both backoffs have grown and differ.
+    for _ in 0..2 {
+        net.input('a', reset());
+        net.advance(Duration::from_millis(700));
+        net.input('b', reset());
+        net.pump();
+        net.advance(Duration::from_secs(3));
+        assert_eq!(net.a.state(), State::Established, "{:?}", net.b.state());
+        assert_eq!(net.b.state(), State::Established);
+    }
+    let rejected = NotificationCode::Cease(CeaseSubcode::ConnectionRejected);
+    assert!(
+        !net.notifications_sent('a').contains(&rejected)
+            && !net.notifications_sent('b').contains(&rejected),
+        "a connection was refused"
+    );
+}
+
+/// A hold-down (after maximum prefixes) refuses the neighbour's connections until it ends.
+#[test]
+fn a_held_down_peer_refuses_the_neighbour_until_the_hold_ends() {
+    let mut net = Net::new(
+        config(65001, [10, 0, 0, 1], RemoteAs::External),
+        config(65002, [10, 0, 0, 2], RemoteAs::External),
+    );
+    net.start();
+    net.advance(Duration::from_secs(1));
+    net.input(
+        'b',
+        Input::Reset {
+            notification: Notification::new(NotificationCode::Cease(
+                CeaseSubcode::MaximumPrefixesReached,
+            )),
+            idle_hold: Some(Duration::from_secs(30)),
+        },
+    );
+    net.advance(Duration::from_secs(20));
+    assert_ne!(net.a.state(), State::Established);
+    assert!(
+        net.notifications_sent('b')
+            .contains(&NotificationCode::Cease(CeaseSubcode::ConnectionRejected))
+    );
+    net.advance(Duration::from_secs(15));
+    assert_eq!(net.a.state(), State::Established);
+}
