@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use ipnet::IpNet;
 
@@ -30,24 +29,7 @@ pub fn start(ns: &str, dir: &Path, config: &str) -> Result<Vec<(String, u32)>> {
     cmd.arg("-f").arg("-c").arg(&conf).arg("-s").arg(&socket);
     cmd.arg("-P").arg(dir.join("bird.pid"));
     let pid = sys::spawn(cmd, &log)?;
-    sys::wait_for(
-        &format!("bird in {ns} to open its control socket"),
-        Duration::from_secs(15),
-        Duration::from_millis(50),
-        || {
-            if !sys::alive(pid) {
-                return Err(Error::Died {
-                    process: format!("bird in {ns}"),
-                    detail: sys::log_tail(&log),
-                });
-            }
-            Ok(if socket.exists() {
-                Ok(())
-            } else {
-                Err("no socket yet".into())
-            })
-        },
-    )?;
+    sys::wait_ready(&format!("bird in {ns}"), pid, &log, || socket.exists())?;
     Ok(vec![("bird".to_string(), pid)])
 }
 

@@ -5,7 +5,6 @@ use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 use clos_model::BfdTimers;
 use ipnet::IpNet;
@@ -48,27 +47,11 @@ pub fn start(ns: &str, dir: &Path, config: &str) -> Result<Vec<(String, u32)>> {
             // Its control socket defaults to one path for every instance on the machine.
             cmd.arg("--bfdctl").arg(dir.join("bfdd.sock"));
         }
-        let pid = sys::spawn(cmd, &dir.join(format!("{name}.log")))?;
+        let log = dir.join(format!("{name}.log"));
+        let pid = sys::spawn(cmd, &log)?;
         pids.push((name.to_string(), pid));
         // zebra must listen before bgpd connects; vtysh needs both sockets.
-        sys::wait_for(
-            &format!("{name} in {ns} to open its vty socket"),
-            Duration::from_secs(15),
-            Duration::from_millis(50),
-            || {
-                if !sys::alive(pid) {
-                    return Err(Error::Died {
-                        process: format!("{name} in {ns}"),
-                        detail: sys::log_tail(&dir.join(format!("{name}.log"))),
-                    });
-                }
-                Ok(if socket.exists() {
-                    Ok(())
-                } else {
-                    Err("no socket yet".into())
-                })
-            },
-        )?;
+        sys::wait_ready(&format!("{name} in {ns}"), pid, &log, || socket.exists())?;
     }
     apply(dir, &conf)?;
     Ok(pids)

@@ -34,24 +34,9 @@ pub fn start(exe: &Path, ns: &str, dir: &Path, config: &str) -> Result<Vec<(Stri
         .arg("--control")
         .arg(&socket);
     let pid = sys::spawn(cmd, &log)?;
-    sys::wait_for(
-        &format!("clos bgp in {ns} to open its control socket"),
-        Duration::from_secs(15),
-        Duration::from_millis(50),
-        || {
-            if !sys::alive(pid) {
-                return Err(Error::Died {
-                    process: format!("clos bgp in {ns}"),
-                    detail: sys::log_tail(&log),
-                });
-            }
-            Ok(if request(dir, "status").is_ok() {
-                Ok(())
-            } else {
-                Err("no answer on the control socket yet".into())
-            })
-        },
-    )?;
+    sys::wait_ready(&format!("clos bgp in {ns}"), pid, &log, || {
+        request(dir, "status").is_ok()
+    })?;
     Ok(vec![("bgp".to_string(), pid)])
 }
 

@@ -196,6 +196,35 @@ pub fn write_file(path: &Path, contents: &str) -> Result<()> {
     std::fs::write(path, contents).map_err(|e| Error::io(format!("writing {}", path.display()), e))
 }
 
+/// Waits up to 15 s for a daemon just started as `pid` to be `ready` (its control socket
+/// answers); its death ends the wait at once with the tail of its `log`. `process` names it
+/// in errors (`bird in closlab-x-s1`).
+pub fn wait_ready(
+    process: &str,
+    pid: u32,
+    log: &Path,
+    mut ready: impl FnMut() -> bool,
+) -> Result<()> {
+    wait_for(
+        &format!("{process} to open its control socket"),
+        Duration::from_secs(15),
+        Duration::from_millis(50),
+        || {
+            if !alive(pid) {
+                return Err(Error::Died {
+                    process: process.to_string(),
+                    detail: log_tail(log),
+                });
+            }
+            Ok(if ready() {
+                Ok(())
+            } else {
+                Err("not answering yet".into())
+            })
+        },
+    )
+}
+
 /// Polls `f` every `every` until it returns `Ok(Some(t))` or `timeout` passes; `Ok(None)`
 /// keeps waiting with that state (shown on timeout), `Err` ends the wait at once.
 pub fn wait_for<T>(

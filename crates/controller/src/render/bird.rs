@@ -207,40 +207,8 @@ pub fn render(sw: &SwitchView) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clos_model::{BfdTimers, SwitchRole};
-
-    fn nets(s: &[&str]) -> Vec<IpNet> {
-        s.iter().map(|n| n.parse().unwrap()).collect()
-    }
-
-    fn leaf() -> SwitchView {
-        SwitchView {
-            name: "r1-l1".into(),
-            role: SwitchRole::Leaf,
-            rack: Some("r1".into()),
-            asn: 4_200_000_001,
-            router_id: Some("10.254.0.3".parse().unwrap()),
-            fabric: nets(&["10.0.0.0/16", "fd00::/48"]),
-            ports: vec![
-                PortView::Fabric {
-                    name: "swp1".into(),
-                },
-                PortView::Host {
-                    name: "swp3".into(),
-                    node: "r1-h1".into(),
-                    asn: 4_200_010_000,
-                    prefixes: nets(&["10.0.0.0/26", "10.0.1.7/32", "fd00::40/122"]),
-                },
-                PortView::Host {
-                    name: "swp4".into(),
-                    node: "r1-h2".into(),
-                    asn: 4_200_010_001,
-                    prefixes: vec![],
-                },
-            ],
-            bfd: None,
-        }
-    }
+    use crate::render::view::fixtures::leaf;
+    use clos_model::BfdTimers;
 
     /// The body of `protocol bgp NAME { ... }`.
     fn protocol<'a>(c: &'a str, name: &str) -> &'a str {
@@ -319,7 +287,7 @@ mod tests {
             "{c}"
         );
         assert!(
-            c.contains("  interface \"swp1\", \"swp3\", \"swp4\" {\n    min ra interval 3;\n    max ra interval 10;\n    default lifetime 0;"),
+            c.contains("  interface \"swp1\", \"swp2\", \"swp3\", \"swp4\" {\n    min ra interval 3;\n    max ra interval 10;\n    default lifetime 0;"),
             "{c}"
         );
         // A default route is never accepted anywhere.
@@ -337,10 +305,10 @@ mod tests {
         });
         let c = render(&sw);
         assert!(
-            c.contains("protocol bfd {\n  interface \"swp1\", \"swp3\", \"swp4\" {\n    interval 100 ms;\n    multiplier 3;"),
+            c.contains("protocol bfd {\n  interface \"swp1\", \"swp2\", \"swp3\", \"swp4\" {\n    interval 100 ms;\n    multiplier 3;"),
             "{c}"
         );
-        for p in ["swp1", "swp3", "swp4"] {
+        for p in ["swp1", "swp2", "swp3", "swp4"] {
             assert!(protocol(&c, p).contains("\n  bfd on;"), "{c}");
         }
     }

@@ -150,42 +150,18 @@ pub fn render(sw: &SwitchView) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::view::fixtures;
     use clos_bgp::config::SpeakerConfig;
-    use clos_model::{BfdTimers, SwitchRole};
+    use clos_model::BfdTimers;
 
-    fn nets(s: &[&str]) -> Vec<IpNet> {
-        s.iter().map(|n| n.parse().unwrap()).collect()
-    }
-
+    /// The common leaf, with BFD.
     fn leaf() -> SwitchView {
         SwitchView {
-            name: "r1-l1".into(),
-            role: SwitchRole::Leaf,
-            rack: Some("r1".into()),
-            asn: 4_200_000_001,
-            router_id: Some("10.254.0.3".parse().unwrap()),
-            fabric: nets(&["10.0.0.0/16", "fd00::/48"]),
-            ports: vec![
-                PortView::Fabric {
-                    name: "swp1".into(),
-                },
-                PortView::Host {
-                    name: "swp3".into(),
-                    node: "r1-h1".into(),
-                    asn: 4_200_010_000,
-                    prefixes: nets(&["10.0.0.0/26", "10.0.1.7/32", "fd00::40/122"]),
-                },
-                PortView::Host {
-                    name: "swp4".into(),
-                    node: "r1-h2".into(),
-                    asn: 4_200_010_001,
-                    prefixes: vec![],
-                },
-            ],
             bfd: Some(BfdTimers {
                 interval_ms: 300,
                 multiplier: 3,
             }),
+            ..fixtures::leaf()
         }
     }
 
@@ -206,7 +182,7 @@ mod tests {
         assert_eq!(cfg.multipath.max_paths, 64);
         assert!(cfg.multipath.relax);
         assert_eq!(cfg.fib.map(|f| f.table), Some(254));
-        assert_eq!(cfg.peers.len(), 3);
+        assert_eq!(cfg.peers.len(), 4);
         let fabric = &cfg.peers[0];
         assert_eq!(fabric.interface.as_deref(), Some("swp1"));
         assert_eq!(fabric.import.as_deref(), Some("clos-fabric"));
@@ -223,7 +199,7 @@ mod tests {
     fn host_ports_accept_exactly_the_assignment_from_the_host_asn() {
         let c = render(&leaf()).unwrap();
         let cfg = parse(&c);
-        let h1 = &cfg.peers[1];
+        let h1 = &cfg.peers[2];
         assert_eq!(h1.interface.as_deref(), Some("swp3"));
         assert!(c.contains("    remote_as: 4200010000\n"), "{c}");
         assert_eq!(h1.import.as_deref(), Some("clos-from-swp3"));
@@ -240,7 +216,7 @@ mod tests {
         let h2 = &cfg.policy.policies["clos-from-swp4"];
         assert!(h2.terms.is_empty());
         assert!(!cfg.policy.prefix_lists.contains_key("clos-host-swp4"));
-        assert_eq!(cfg.peers[2].max_prefixes, Some(16));
+        assert_eq!(cfg.peers[3].max_prefixes, Some(16));
     }
 
     #[test]

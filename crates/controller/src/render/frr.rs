@@ -179,43 +179,8 @@ pub fn render(sw: &SwitchView) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::view::fixtures::{leaf, nets};
     use clos_model::{BfdTimers, SwitchRole};
-
-    fn nets(s: &[&str]) -> Vec<IpNet> {
-        s.iter().map(|n| n.parse().unwrap()).collect()
-    }
-
-    fn leaf() -> SwitchView {
-        SwitchView {
-            name: "r1-l1".into(),
-            role: SwitchRole::Leaf,
-            rack: Some("r1".into()),
-            asn: 4_200_000_001,
-            router_id: Some("10.254.0.3".parse().unwrap()),
-            fabric: nets(&["10.0.0.0/16", "fd00::/48"]),
-            ports: vec![
-                PortView::Fabric {
-                    name: "swp1".into(),
-                },
-                PortView::Fabric {
-                    name: "swp2".into(),
-                },
-                PortView::Host {
-                    name: "swp3".into(),
-                    node: "r1-h1".into(),
-                    asn: 4_200_010_000,
-                    prefixes: nets(&["10.0.0.0/26", "10.0.1.7/32", "fd00::40/122"]),
-                },
-                PortView::Host {
-                    name: "swp4".into(),
-                    node: "r1-h2".into(),
-                    asn: 4_200_010_001,
-                    prefixes: vec![],
-                },
-            ],
-            bfd: None,
-        }
-    }
 
     fn lines(c: &str) -> Vec<&str> {
         c.lines().map(str::trim_end).collect()
