@@ -194,15 +194,25 @@ fn up_checks_and_goes_down(run: LabRun) {
 
     // down removes every namespace and process.
     assert_eq!(run.namespaces().len(), 11);
-    let pids: Vec<u32> = lab.state().processes.iter().map(|p| p.pid).collect();
+    let pids: Vec<(String, u32)> = lab
+        .state()
+        .processes
+        .iter()
+        .map(|p| (format!("{} of {}", p.kind, p.node), lab.pid_of(p)))
+        .collect();
     let o = run.clos(&["down"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(run.namespaces().is_empty(), "{:?}", run.namespaces());
     assert!(!run.dir.exists());
-    assert!(
-        pids.iter().all(|p| !sys::alive(*p)),
-        "a lab process survived down"
-    );
+    let survivors: Vec<String> = pids
+        .iter()
+        .filter(|(_, pid)| sys::alive(*pid))
+        .map(|(what, pid)| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            format!("{what} ({pid}: {})", String::from_utf8_lossy(&cmdline))
+        })
+        .collect();
+    assert!(survivors.is_empty(), "survived down: {survivors:?}");
 }
 
 /// The README's main job: the built-in topology (agents on the hosts) comes up, checks and
@@ -249,6 +259,71 @@ fn lab_with_mixed_switches_comes_up_checks_and_goes_down() {
         );
         std::thread::sleep(Duration::from_millis(250));
     }
+    // An address outside a host's block gives the host a new block; `clos lab sync --watch`
+    // (started by `up`) re-renders its leaves, BIRD in r1, FRR and `clos bgp` in r2, and the
+    // other rack reaches the new block over both of its uplinks.
+    for (host, ip, far) in [
+        ("r1-h1", "10.0.0.200", "r2-h1"),
+        ("r2-h2", "10.0.0.180", "r1-h2"),
+    ] {
+        let o = run.clos(&[
+            "exec",
+            "mgmt",
+            "--",
+            "clos",
+            "create",
+            "address",
+            "--subnet",
+            "demo",
+            "--owner",
+            &format!("vm-{host}"),
+            "--node",
+            host,
+            "--ip",
+            ip,
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let o = run.clos(&["exec", far, "--", "ip", "-j", "route", "show", "match", ip]);
+            let routes: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+            let two_paths = routes.as_array().is_some_and(|rs| {
+                rs.iter().any(|r| {
+                    r["dst"] != "default" && r["nexthops"].as_array().map(Vec::len) == Some(2)
+                })
+            });
+            if two_paths {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{far} has no two paths to {ip}: {routes}; sync log:\n{}",
+                std::fs::read_to_string(run.dir.join("sync.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+    let log = std::fs::read_to_string(run.dir.join("sync.log")).unwrap();
+    for (sw, software) in [("r1-l1", "bird"), ("r2-l1", "frr"), ("r2-l2", "clos")] {
+        assert!(
+            log.contains(&format!(
+                r#"{{"switch":"{sw}","software":"{software}","result":"applied"}}"#
+            )),
+            "{log}"
+        );
+    }
+    let o = run.clos(&["sync", "-o", "json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        report
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["result"] == "unchanged"),
+        "{report}"
+    );
+
     // BFD with BIRD (r1) and with FRR and `clos bgp` (r2) moves the route off a silent uplink,
     // and the session comes back each time (two runs: the second starts only once both
     // uplinks are back after the first).

@@ -33,6 +33,30 @@ pub fn start(ns: &str, dir: &Path, config: &str) -> Result<Vec<(String, u32)>> {
     Ok(vec![("bird".to_string(), pid)])
 }
 
+/// Brings the running BIRD in `dir` to `config`: checked with `bird -p`, then `birdc configure`
+/// (BIRD restarts only the protocols whose settings changed, and reloads routes through
+/// changed filters), then kept as the instance's `bird.conf`.
+pub fn reload(dir: &Path, config: &str) -> Result<()> {
+    let next = dir.join("bird.conf.next");
+    sys::write_file(&next, config)?;
+    sys::run(Command::new("bird").arg("-p").arg("-c").arg(&next))?;
+    let out = sys::run(
+        Command::new("birdc")
+            .arg("-s")
+            .arg(socket(dir))
+            .arg("configure")
+            .arg(format!("\"{}\"", next.display())),
+    )?;
+    if !out.contains("Reconfigured") && !out.contains("Reconfiguration in progress") {
+        return Err(Error::Command {
+            command: format!("birdc configure \"{}\"", next.display()),
+            status: "not reconfigured".into(),
+            stderr: out.trim().to_string(),
+        });
+    }
+    sys::rename(&next, &dir.join("bird.conf"))
+}
+
 /// `birdc -s SOCKET command...` against the instance in `dir`.
 pub fn birdc(dir: &Path, command: &str) -> Result<String> {
     sys::run(

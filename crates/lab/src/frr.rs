@@ -15,6 +15,9 @@ use crate::switch::Session;
 use crate::sys;
 
 pub const FRR_LIB: &str = "/usr/lib/frr";
+/// FRR's own tool for applying a new integrated config to running daemons: it diffs the
+/// running config against the file and sends only the differences (frr-pythontools).
+const FRR_RELOAD: &str = "/usr/lib/frr/frr-reload.py";
 /// The daemons of a lab switch: zebra programs the kernel, bgpd speaks BGP, bfdd runs the
 /// BFD sessions bgpd asks for (idle when the site has no BFD).
 pub const DAEMONS: [&str; 3] = ["zebra", "bgpd", "bfdd"];
@@ -55,6 +58,26 @@ pub fn start(ns: &str, dir: &Path, config: &str) -> Result<Vec<(String, u32)>> {
     }
     apply(dir, &conf)?;
     Ok(pids)
+}
+
+/// Brings the running instance in `dir` to `config` with frr-reload.py, which changes only what
+/// differs (a prefix list gains an entry without being emptied first), and makes `config` the
+/// instance's `frr.conf`.
+pub fn reload(dir: &Path, config: &str) -> Result<()> {
+    let next = dir.join("frr.conf.next");
+    sys::write_file(&next, config)?;
+    sys::run(
+        Command::new(FRR_RELOAD)
+            .args(["--reload", "--stdout", "--bindir", "/usr/bin"])
+            .arg("--confdir")
+            .arg(dir)
+            .arg("--rundir")
+            .arg(dir)
+            .arg("--vty_socket")
+            .arg(dir)
+            .arg(&next),
+    )?;
+    sys::rename(&next, &dir.join("frr.conf"))
 }
 
 /// Applies a config file through vtysh; any line FRR rejects is an error.

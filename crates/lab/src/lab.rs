@@ -32,6 +32,8 @@ pub const DEFAULT_ROOT: &str = "/run/clos/lab";
 const STATE_FILE: &str = "lab.json";
 pub const DEMO_TENANT: &str = "demo";
 const CONVERGE_TIMEOUT: Duration = Duration::from_secs(90);
+/// How often `clos lab sync --watch` renders the switch configs.
+pub const SYNC_EVERY: Duration = Duration::from_secs(2);
 
 /// The lab directory of lab `name`.
 pub fn default_dir(name: &str) -> PathBuf {
@@ -42,8 +44,10 @@ pub fn default_dir(name: &str) -> PathBuf {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Process {
     pub node: String,
-    /// `controller`, `zebra`, `bgpd`, `agent`.
+    /// `controller`, `sync`, `zebra`, `bgpd`, `bfdd`, `bird`, `bgp` (`clos bgp`), `agent`.
     pub kind: String,
+    /// The pid it started with; a `clos bgp` switch's current one is in its pid file
+    /// ([`Lab::pid_of`]).
     pub pid: u32,
 }
 
@@ -302,6 +306,7 @@ impl Lab {
         for h in &hosts {
             lab.start_host(h, &opts.exe, None)?;
         }
+        lab.start_sync(&opts.exe)?;
         lab.phase("converging")?;
         lab.wait_converged(progress)?;
         lab.phase("up")?;
@@ -537,7 +542,7 @@ impl Lab {
         self.save()
     }
 
-    fn render(&self, switch: &str, software: SwitchSoftware) -> Result<String> {
+    pub(crate) fn render(&self, switch: &str, software: SwitchSoftware) -> Result<String> {
         let name = switch.to_string();
         let software = software.name();
         self.api(move |c| async move {
@@ -583,6 +588,19 @@ impl Lab {
             }
         }
         Ok(())
+    }
+
+    /// Starts `clos lab sync --watch` in the management namespace: switch configs follow the
+    /// controller's inventory while the lab is up.
+    fn start_sync(&mut self, exe: &Path) -> Result<()> {
+        let mgmt = self.state.plan.mgmt().netns.clone();
+        let mut cmd = sys::netns_command(&mgmt, exe);
+        cmd.args(["lab", "sync", "--watch", &SYNC_EVERY.as_secs().to_string()]);
+        cmd.args(["--name", &self.state.plan.lab])
+            .arg("--dir")
+            .arg(&self.dir);
+        let pid = sys::spawn(cmd, &self.dir.join("sync.log"))?;
+        self.record("mgmt", "sync", pid)
     }
 
     /// Starts the host's software (again): the agent, or FRR. `announce` overrides what an
@@ -669,13 +687,14 @@ impl Lab {
         for p in std::mem::take(&mut self.state.processes) {
             if p.node == node && kind.is_none_or(|k| k == p.kind) {
                 // Only a pid that still is in the lab's namespace is ours to signal.
-                if in_ns.contains(&p.pid) {
+                let pid = self.pid_of(&p);
+                if in_ns.contains(&pid) {
                     let signal = match (kill, p.kind.as_str()) {
                         (true, _) => rustix::process::Signal::KILL,
                         (false, "controller") => rustix::process::Signal::INT,
                         (false, _) => rustix::process::Signal::TERM,
                     };
-                    sys::signal(p.pid, signal);
+                    sys::signal(pid, signal);
                     stopped += 1;
                 }
             } else {
@@ -728,12 +747,22 @@ impl Lab {
         )
     }
 
+    /// The current pid of a lab process: a `clos bgp` switch gets a new one each time
+    /// `clos lab sync` restarts it with a new config.
+    pub fn pid_of(&self, p: &Process) -> u32 {
+        match p.kind.as_str() {
+            "bgp" => speaker::pid(&switch::dir_of(&self.dir, &p.node)).unwrap_or(p.pid),
+            _ => p.pid,
+        }
+    }
+
     /// Fails at once when a daemon of the lab died (with its log).
     fn check_processes(&self) -> Result<()> {
         for p in &self.state.processes {
-            if !sys::alive(p.pid) {
+            if !sys::alive(self.pid_of(p)) {
                 let log = match p.kind.as_str() {
                     "controller" => self.dir.join("controller").join("controller.log"),
+                    "sync" => self.dir.join("sync.log"),
                     "agent" => self.dir.join(&p.node).join("agent.log"),
                     k if self.node(&p.node).is_ok_and(|n| n.role == Role::Host) => {
                         self.dir.join(&p.node).join("frr").join(format!("{k}.log"))
@@ -789,7 +818,7 @@ impl Lab {
             let mut any = false;
             for p in self.state.processes.iter().filter(|p| p.node == node) {
                 any = true;
-                if !sys::alive(p.pid) {
+                if !sys::alive(self.pid_of(p)) {
                     return false;
                 }
             }

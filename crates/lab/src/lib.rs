@@ -9,6 +9,8 @@
 //! * [`Lab`]: `up` (namespaces, links, the management bridge, the controller, the inventory
 //!   through the API, switch configs rendered by the controller, the hosts' agents, then a
 //!   wait for convergence), `summary` (status), `check`, `exec_command`, and [`down`].
+//! * [`sync`]: `clos lab sync`, every switch brought to the config the controller renders
+//!   now (a host's assignment changed); `up` leaves `clos lab sync --watch` running.
 //! * [`failover`]: `clos lab failover`, a silent uplink (nftables drop) and the time until BFD
 //!   notices, the FIB moves and the traffic flows again.
 //! * [`switch`]: a switch of any software, started from its rendered config, its sessions
@@ -30,6 +32,7 @@ mod lab;
 pub mod plan;
 pub mod speaker;
 pub mod switch;
+pub mod sync;
 pub mod sys;
 pub mod topology;
 

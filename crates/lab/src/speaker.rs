@@ -20,24 +20,79 @@ pub fn socket(dir: &Path) -> PathBuf {
     dir.join("bgp.sock")
 }
 
+/// The file holding the pid of the speaker in `dir`: it changes when [`restart`] applies a
+/// new config.
+pub fn pid_file(dir: &Path) -> PathBuf {
+    dir.join("bgp.pid")
+}
+
+/// The pid of the speaker in `dir`, from its pid file.
+pub fn pid(dir: &Path) -> Option<u32> {
+    std::fs::read_to_string(pid_file(dir))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// Checks `config` with `clos bgp validate`, then starts `clos bgp run` in `ns`. Returns its
 /// pid.
 pub fn start(exe: &Path, ns: &str, dir: &Path, config: &str) -> Result<Vec<(String, u32)>> {
     let conf = dir.join("bgp.yaml");
     sys::write_file(&conf, config)?;
-    sys::run(Command::new(exe).args(["bgp", "validate", "-c"]).arg(&conf))?;
-    let socket = socket(dir);
+    validate(exe, &conf)?;
+    Ok(vec![("bgp".to_string(), run(exe, ns, dir, false)?)])
+}
+
+/// Applies a new config the only way `clos bgp run` takes one, a restart: the speaker is
+/// killed, so that its neighbours keep its routes as graceful-restart helpers and its FIB
+/// stays in the kernel, then started again with `--restarted`, and it takes its sessions and
+/// routes back. Returns the new pid.
+pub fn restart(exe: &Path, ns: &str, dir: &Path, config: &str) -> Result<u32> {
+    let next = dir.join("bgp.yaml.next");
+    sys::write_file(&next, config)?;
+    validate(exe, &next)?;
+    if let Some(old) = pid(dir).filter(|p| sys::netns_pids(ns).contains(p)) {
+        sys::signal(old, rustix::process::Signal::KILL);
+        sys::wait_for(
+            &format!("clos bgp {old} in {ns} to exit"),
+            Duration::from_secs(5),
+            Duration::from_millis(20),
+            || {
+                Ok(if sys::alive(old) {
+                    Err("alive".into())
+                } else {
+                    Ok(())
+                })
+            },
+        )?;
+    }
+    sys::rename(&next, &dir.join("bgp.yaml"))?;
+    run(exe, ns, dir, true)
+}
+
+fn validate(exe: &Path, conf: &Path) -> Result<()> {
+    sys::run(Command::new(exe).args(["bgp", "validate", "-c"]).arg(conf)).map(drop)
+}
+
+/// Starts `clos bgp run` on the `bgp.yaml` in `dir`, records its pid and waits for its
+/// control socket.
+fn run(exe: &Path, ns: &str, dir: &Path, restarted: bool) -> Result<u32> {
     let log = dir.join("bgp.log");
     let mut cmd = sys::netns_command(ns, exe);
     cmd.args(["bgp", "run", "-c"])
-        .arg(&conf)
+        .arg(dir.join("bgp.yaml"))
         .arg("--control")
-        .arg(&socket);
+        .arg(socket(dir));
+    if restarted {
+        cmd.arg("--restarted");
+    }
     let pid = sys::spawn(cmd, &log)?;
+    sys::write_file(&pid_file(dir), &format!("{pid}\n"))?;
     sys::wait_ready(&format!("clos bgp in {ns}"), pid, &log, || {
         request(dir, "status").is_ok()
     })?;
-    Ok(vec![("bgp".to_string(), pid)])
+    Ok(pid)
 }
 
 /// One request over the control socket, its JSON answer.

@@ -46,6 +46,32 @@ pub fn start(
     }
 }
 
+/// The file holding the config a switch runs with (the last one applied).
+pub fn config_file(software: SwitchSoftware, dir: &Path) -> PathBuf {
+    dir.join(match software {
+        SwitchSoftware::Frr => "frr.conf",
+        SwitchSoftware::Bird => "bird.conf",
+        SwitchSoftware::Clos => "bgp.yaml",
+    })
+}
+
+/// Applies a new rendered config to a running switch: FRR and BIRD change in place, a `clos
+/// bgp` switch restarts gracefully ([`speaker::restart`]). Returns the pid of a restarted
+/// process.
+pub fn reconfigure(
+    software: SwitchSoftware,
+    exe: &Path,
+    ns: &str,
+    dir: &Path,
+    config: &str,
+) -> Result<Option<u32>> {
+    match software {
+        SwitchSoftware::Frr => frr::reload(dir, config).map(|()| None),
+        SwitchSoftware::Bird => bird::reload(dir, config).map(|()| None),
+        SwitchSoftware::Clos => speaker::restart(exe, ns, dir, config).map(Some),
+    }
+}
+
 /// The switch's BGP sessions.
 pub fn sessions(software: SwitchSoftware, dir: &Path) -> Result<Vec<Session>> {
     match software {

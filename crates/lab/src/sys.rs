@@ -225,6 +225,16 @@ pub fn wait_ready(
     )
 }
 
+/// Renames `from` to `to`, replacing it.
+pub fn rename(from: &Path, to: &Path) -> Result<()> {
+    std::fs::rename(from, to).map_err(|e| {
+        Error::io(
+            format!("renaming {} to {}", from.display(), to.display()),
+            e,
+        )
+    })
+}
+
 /// Polls `f` every `every` until it returns `Ok(Some(t))` or `timeout` passes; `Ok(None)`
 /// keeps waiting with that state (shown on timeout), `Err` ends the wait at once.
 pub fn wait_for<T>(

@@ -1,4 +1,4 @@
-//! `clos lab up|status|check|exec|failover|down`: a spine-leaf fabric in network namespaces
+//! `clos lab up|status|check|exec|sync|failover|down`: a spine-leaf fabric in network namespaces
 //! (`clos_lab`). This module parses flags and prints; the lab crate does the work.
 
 use std::io::{IsTerminal, Write};
@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use clos_lab::failover::{self, FailoverOptions, FailoverReport};
+use clos_lab::sync::{SwitchSync, SyncResult};
 use clos_lab::{CheckReport, Lab, Summary, Topology, UpOptions, UpOutcome};
 
 use crate::output::{self, OutputFormat};
@@ -27,6 +28,10 @@ pub enum LabCommand {
     /// Remove every namespace, link and process of the lab, and its directory (also after an
     /// interrupted `up`).
     Down(Which),
+    /// Render every switch's config again and apply what changed (a host's assignment
+    /// changed): FRR through frr-reload.py, BIRD through `birdc configure`, a `clos bgp`
+    /// switch by a graceful restart. `up` leaves `sync --watch` running.
+    Sync(SyncArgs),
     /// Measure failover: silently drop everything on one of a host's uplinks (nftables, the
     /// link stays up) while it pings a host of another rack; report when BFD noticed, when
     /// the kernel route left the uplink, and how much traffic was lost. Runs with BFD timers
@@ -91,6 +96,15 @@ pub struct UpArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Keep syncing every SECONDS, printing what changed, until interrupted.
+    #[arg(long, value_name = "SECONDS")]
+    watch: Option<u64>,
+    #[command(flatten)]
+    which: Which,
+}
+
+#[derive(Debug, Args)]
 pub struct ExecArgs {
     /// The node: a switch, a host, or `mgmt` (the controller's namespace).
     node: String,
@@ -134,6 +148,7 @@ pub fn run(cmd: LabCommand, format: OutputFormat) -> anyhow::Result<()> {
             Ok(())
         }
         LabCommand::Failover(args) => failover(args, format),
+        LabCommand::Sync(args) => sync(args, format),
         LabCommand::Down(w) => {
             let removed = clos_lab::down(&w.dir(), &w.name)?;
             #[derive(serde::Serialize)]
@@ -223,6 +238,76 @@ fn up(args: UpArgs, format: OutputFormat) -> anyhow::Result<()> {
             summary_table(out, &s)
         }),
     }
+}
+
+fn sync(args: SyncArgs, format: OutputFormat) -> anyhow::Result<()> {
+    let lab = args.which.open()?;
+    let exe = std::env::current_exe().context("finding the clos binary")?;
+    let Some(every) = args.watch else {
+        let report = lab.sync(&exe)?;
+        output::print(format, &report, |out| sync_table(out, &report))?;
+        let failed: Vec<&str> = report
+            .iter()
+            .filter(|s| s.result == SyncResult::Failed)
+            .map(|s| s.switch.as_str())
+            .collect();
+        if !failed.is_empty() {
+            bail!("could not apply the new config of {}", failed.join(", "));
+        }
+        return Ok(());
+    };
+    // A log: one line per switch changed, and the controller's outages, with the time.
+    let every = std::time::Duration::from_secs(every.max(1));
+    let mut controller_down = false;
+    loop {
+        let started = std::time::SystemTime::now();
+        let stamp = || {
+            started
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default()
+        };
+        match lab.sync(&exe) {
+            Ok(report) => {
+                if controller_down {
+                    println!("{} controller reachable again", stamp());
+                    controller_down = false;
+                }
+                for s in report.iter().filter(|s| s.result != SyncResult::Unchanged) {
+                    let line = serde_json::to_string(s).unwrap_or_default();
+                    println!("{} {line}", stamp());
+                }
+            }
+            Err(e) if !controller_down => {
+                println!(
+                    "{} cannot render, switches keep their configs: {e}",
+                    stamp()
+                );
+                controller_down = true;
+            }
+            Err(_) => {}
+        }
+        std::thread::sleep(every);
+    }
+}
+
+fn sync_table(w: &mut dyn Write, report: &[SwitchSync]) -> std::io::Result<()> {
+    writeln!(
+        w,
+        "{:<10} {:<8} {:<10} DETAIL",
+        "SWITCH", "SOFTWARE", "RESULT"
+    )?;
+    for s in report {
+        writeln!(
+            w,
+            "{:<10} {:<8} {:<10} {}",
+            s.switch,
+            s.software.name(),
+            format!("{:?}", s.result).to_lowercase(),
+            s.detail.as_deref().unwrap_or("")
+        )?;
+    }
+    Ok(())
 }
 
 fn yes(b: bool) -> &'static str {
