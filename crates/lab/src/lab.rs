@@ -900,8 +900,9 @@ impl Lab {
 
     /// The command that runs `argv` inside `node`'s namespace. `vtysh` on an FRR node gets
     /// the node's vty socket directory, `birdc` on a BIRD switch its control socket, and
-    /// `clos bgp` on a `clos` switch its speaker's (`CLOS_BGP_CONTROL`); every command gets `CLOS_SERVER` (and in `mgmt`,
-    /// `CLOS_TOKEN`, the admin token), so `clos` commands reach the lab's controller.
+    /// `clos bgp` on a `clos` switch its speaker's (`CLOS_BGP_CONTROL`); every command gets
+    /// `CLOS_SERVER` (and in `mgmt`, `CLOS_TOKEN`, the admin token), so `clos` commands reach
+    /// the lab's controller.
     pub fn exec_command(&self, node: &str, argv: &[String]) -> Result<Command> {
         let n = self.node(node)?;
         let (program, rest) = argv.split_first().ok_or_else(|| {
