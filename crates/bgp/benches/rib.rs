@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use clos_bgp::iana::{HEADER_LEN, Origin};
-use clos_bgp::rib::{AcceptAll, PeerInfo, Rib, RibConfig};
+use clos_bgp::rib::{AcceptAll, PeerInfo, PrefixCount, Rib, RibConfig};
 use clos_bgp::wire::{
     AsPath, Community, DecodeContext, NextHop, PathAttributes, PeerKind, Prefix, Prefix4, Update,
     UpdatePacker,
@@ -150,6 +150,7 @@ fn main() {
             local_as: LOCAL_AS,
             weight: 0,
             max_prefixes: None,
+            max_prefixes_count: PrefixCount::Accepted,
         })
     });
 

@@ -14,6 +14,7 @@ use ipnet::IpNet;
 
 use crate::driver::{ListenRange, Multipath, PeerAddress, PeerPolicy, PeerSpec, SpeakerSpec};
 use crate::policy::{Policy, PolicyConfig};
+use crate::rib::PrefixCount;
 use crate::session::{GracefulRestartConfig, RemoteAs, SessionConfig};
 use crate::wire::Prefix;
 
@@ -75,9 +76,14 @@ pub struct PeerConfig {
     /// Name of the export policy. An eBGP peer without one is sent nothing (RFC 8212).
     #[serde(default)]
     pub export: Option<String>,
-    /// Reset the session (Cease/Maximum Number of Prefixes Reached) beyond this many routes.
+    /// Reset the session (Cease/Maximum Number of Prefixes Reached) beyond this many prefixes.
     #[serde(default)]
     pub max_prefixes: Option<u32>,
+    /// What counts towards `max_prefixes`: `accepted` (the default) the routes the import
+    /// policy accepted, `received` every prefix the peer announces now, accepted or not (FRR's
+    /// `force`, BIRD's `receive limit`), so a peer flooding filtered prefixes is cut off too.
+    #[serde(default)]
+    pub max_prefixes_count: PrefixCount,
     /// Seconds to stay down after a maximum-prefix reset.
     #[serde(default = "default_max_prefix_restart")]
     pub max_prefix_restart: u64,
@@ -109,9 +115,12 @@ pub struct ListenRangeConfig {
     /// Name of the export policy (RFC 8212: none sends nothing over eBGP).
     #[serde(default)]
     pub export: Option<String>,
-    /// Reset a session (Cease/Maximum Number of Prefixes Reached) beyond this many routes.
+    /// Reset a session (Cease/Maximum Number of Prefixes Reached) beyond this many prefixes.
     #[serde(default)]
     pub max_prefixes: Option<u32>,
+    /// What counts towards `max_prefixes`, as for a peer.
+    #[serde(default)]
+    pub max_prefixes_count: PrefixCount,
     /// Seconds a reset neighbour is refused before it may come back.
     #[serde(default = "default_max_prefix_restart")]
     pub max_prefix_restart: u64,
@@ -450,6 +459,7 @@ impl SpeakerConfig {
                 import: lookup_policy(policies, r.import.as_ref(), || field("import"))?,
                 export: lookup_policy(policies, r.export.as_ref(), || field("export"))?,
                 max_prefixes: r.max_prefixes,
+                max_prefixes_count: r.max_prefixes_count,
                 max_prefix_restart: Duration::from_secs(r.max_prefix_restart),
             };
             let mut session = self.session(&field("hold_time"), r.remote_as, r.hold_time)?;
@@ -575,6 +585,7 @@ impl SpeakerConfig {
                 import: lookup_policy(&policies, p.import.as_ref(), || field("import"))?,
                 export: lookup_policy(&policies, p.export.as_ref(), || field("export"))?,
                 max_prefixes: p.max_prefixes,
+                max_prefixes_count: p.max_prefixes_count,
                 max_prefix_restart: Duration::from_secs(p.max_prefix_restart),
             };
             let mut session = self.session(&field("hold_time"), p.remote_as, p.hold_time)?;
@@ -646,6 +657,7 @@ mod tests {
                 import: None,
                 export: None,
                 max_prefixes: None,
+                max_prefixes_count: PrefixCount::Accepted,
                 max_prefix_restart: 60,
                 bfd: None,
             }],
@@ -657,6 +669,7 @@ mod tests {
                 import: None,
                 export: None,
                 max_prefixes: None,
+                max_prefixes_count: PrefixCount::Accepted,
                 max_prefix_restart: 60,
                 limit: Some(10),
                 bfd: None,

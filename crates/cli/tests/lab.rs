@@ -499,6 +499,64 @@ fn hijacks_are_rejected_at_the_leaves() {
     }
     // Traffic to the victims (and everyone) still reaches its destination.
     run.wait_check("the hijack attempts");
+
+    // Then the rogues flood, on their sessions that are up: far more prefixes than their
+    // assignment plus the headroom, all filtered. Every one of their leaves (BIRD, FRR,
+    // `clos bgp`) counts what they send, not what passes, and shuts the session for good.
+    let session_up = |leaf: &str, rogue: &str| {
+        let port = port_of(leaf, rogue);
+        switch::sessions(software(leaf), &run.dir.join(leaf))
+            .unwrap_or_default()
+            .iter()
+            // BIRD names a port's sessions PORT_1, PORT_2...
+            .any(|s| {
+                (s.neighbor == port || s.neighbor.starts_with(&format!("{port}_")))
+                    && s.established()
+            })
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for (rogue, leaves, _) in &plans {
+        for leaf in leaves {
+            while !session_up(leaf, rogue) {
+                assert!(
+                    Instant::now() < deadline,
+                    "{leaf} has no session with {rogue}"
+                );
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+        let mut flood = format!(
+            "ip prefix-list CLOS-OWN seq 1 permit 10.99.0.0/24 le 32\nrouter bgp {}\n address-family ipv4 unicast\n",
+            hosts[*rogue].asn
+        );
+        for i in 1..=40 {
+            flood.push_str(&format!("  network 10.99.0.{i}/32\n"));
+        }
+        flood.push_str(" exit-address-family\nexit\n");
+        let path = run._tmp.path().join(format!("{rogue}-flood.conf"));
+        std::fs::write(&path, flood).unwrap();
+        frr::apply(&run.dir.join(rogue).join("frr"), &path).unwrap();
+    }
+    for (rogue, leaves, _) in &plans {
+        for leaf in leaves {
+            while session_up(leaf, rogue) {
+                assert!(
+                    Instant::now() < deadline,
+                    "{leaf} keeps its session with flooding {rogue}"
+                );
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+    }
+    std::thread::sleep(Duration::from_secs(5));
+    for (rogue, leaves, _) in &plans {
+        for leaf in leaves {
+            assert!(
+                !session_up(leaf, rogue),
+                "{leaf} took flooding {rogue} back"
+            );
+        }
+    }
 }
 
 /// Faults in the default lab, one after the other, each followed by a passing check: a silent

@@ -21,7 +21,7 @@ use crate::policy::{
     wellknown,
 };
 use crate::rib::hash::{Seeded, ShardedMap};
-use crate::rib::{self, Change, PeerId, PeerInfo, Rib, RibConfig, Route};
+use crate::rib::{self, Change, PeerId, PeerInfo, PrefixCount, Rib, RibConfig, Route};
 
 use super::Multipath;
 use crate::session::State;
@@ -114,8 +114,10 @@ pub struct PeerPolicy {
     pub import: Option<Arc<Policy>>,
     pub export: Option<Arc<Policy>>,
     /// Reset the session with Cease/Maximum Number of Prefixes Reached beyond this many
-    /// routes, and stay down for `max_prefix_restart`.
+    /// prefixes (counted as `max_prefixes_count` says), and stay down for
+    /// `max_prefix_restart`.
     pub max_prefixes: Option<u32>,
+    pub max_prefixes_count: PrefixCount,
     pub max_prefix_restart: Duration,
 }
 
@@ -127,6 +129,7 @@ impl PeerPolicy {
             import: Some(all.clone()),
             export: Some(all),
             max_prefixes: None,
+            max_prefixes_count: PrefixCount::Accepted,
             max_prefix_restart: Duration::from_secs(60),
         }
     }
@@ -555,6 +558,7 @@ impl Routes {
     ) -> Vec<Bytes> {
         let mut info = PeerInfo::from_negotiated(address, self.local_as, n);
         info.max_prefixes = self.peers[i].policy.max_prefixes;
+        info.max_prefixes_count = self.peers[i].policy.max_prefixes_count;
         // A peer back from a graceful restart keeps its id: its stale routes are refreshed by
         // what it re-announces and swept by its End-of-RIB.
         let id = match self.peers[i].id {
@@ -630,7 +634,7 @@ impl Routes {
         let exceeded = report.max_prefix?;
         tracing::warn!(
             limit = exceeded.limit,
-            accepted = exceeded.accepted,
+            count = exceeded.count,
             "maximum prefixes exceeded"
         );
         Some(SessionAction::Reset {

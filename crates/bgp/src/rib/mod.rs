@@ -57,7 +57,7 @@ use crate::wire::{
 pub use attrs::{DEFAULT_LOCAL_PREF, RouteAttrs};
 pub use import::{AcceptAll, Import, Verdict};
 pub use nexthop::{NextHopEntry, NextHopSet};
-pub use peer::{PeerCounters, PeerId, PeerInfo};
+pub use peer::{PeerCounters, PeerId, PeerInfo, PrefixCount};
 pub use select::RibConfig;
 
 use attrs::Interner;
@@ -102,7 +102,8 @@ pub struct LocRibEntry {
 pub struct MaxPrefixExceeded {
     pub peer: PeerId,
     pub limit: u32,
-    pub accepted: u32,
+    /// The prefixes counted, as the peer's [`PrefixCount`] says.
+    pub count: u32,
 }
 
 /// What applying one UPDATE did. Counts are prefixes.
@@ -313,11 +314,27 @@ impl Rib {
     fn max_prefix(&self, peer: PeerId) -> Option<MaxPrefixExceeded> {
         let s = self.peers.get(peer)?;
         let limit = s.info.max_prefixes?;
-        (s.counters.accepted > limit).then_some(MaxPrefixExceeded {
-            peer,
-            limit,
-            accepted: s.counters.accepted,
-        })
+        let count = s.counted();
+        (count > limit).then_some(MaxPrefixExceeded { peer, limit, count })
+    }
+
+    /// Whether `peer`'s prefixes dropped by policy are remembered (see [`PrefixCount`]).
+    fn counts_filtered(&self, peer: PeerId) -> bool {
+        self.peers
+            .get(peer)
+            .is_some_and(peer::PeerSlot::counts_filtered)
+    }
+
+    /// Remembers that `peer` announces `prefix` and policy dropped it (`dropped`), or forgets
+    /// it (accepted, or withdrawn).
+    fn note_filtered(&mut self, peer: PeerId, prefix: Prefix, dropped: bool) {
+        if let Some(s) = self.peers.get_mut(peer) {
+            if dropped {
+                s.filtered.insert(prefix);
+            } else {
+                s.filtered.remove(&prefix);
+            }
+        }
     }
 
     fn withdraw_all(
@@ -326,10 +343,14 @@ impl Rib {
         prefixes: impl Iterator<Item = Prefix>,
     ) -> Option<ApplyReport> {
         self.peers.get(peer)?;
+        let track = self.counts_filtered(peer);
         let mut report = ApplyReport::default();
         for p in prefixes {
             report.withdrawn += 1;
             self.remove_route(peer, p);
+            if track {
+                self.note_filtered(peer, p, false);
+            }
         }
         if let Some(c) = self.peers.counters_mut(peer) {
             c.withdrawn += u64::from(report.withdrawn);
@@ -349,11 +370,16 @@ impl Rib {
         report: &mut ApplyReport,
     ) {
         let (mut received, mut rejected, mut looped_n) = (0u32, 0u32, 0u32);
+        // Checked once per UPDATE: the hot path pays nothing for peers without it.
+        let track = self.counts_filtered(peer);
         if looped {
             for p in prefixes {
                 received += 1;
                 looped_n += 1;
                 self.remove_route(peer, p);
+                if track {
+                    self.note_filtered(peer, p, true);
+                }
             }
         } else {
             let base = self
@@ -368,6 +394,9 @@ impl Rib {
                     Verdict::Reject => {
                         rejected += 1;
                         self.remove_route(peer, p);
+                        if track {
+                            self.note_filtered(peer, p, true);
+                        }
                         continue;
                     }
                     Verdict::Modify(a) => {
@@ -390,6 +419,9 @@ impl Rib {
                     }
                 };
                 self.insert_route(peer, p, route);
+                if track {
+                    self.note_filtered(peer, p, false);
+                }
             }
             self.interner.release(base);
             if let Some(l) = last {
@@ -475,7 +507,8 @@ impl Rib {
         graceful: bool,
         now: Option<Instant>,
     ) -> Option<usize> {
-        self.peers.get(peer)?;
+        // What a peer announces is counted afresh when it comes back.
+        self.peers.get_mut(peer)?.filtered.clear();
         let mut n = 0;
         if graceful {
             let mut mark = |f: &mut u8| {

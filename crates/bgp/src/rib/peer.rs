@@ -5,11 +5,14 @@
 //! [`super::Rib::remove_peer`]; a caller must forget an id once it removes the peer.
 //! [`PeerId::LOCAL`] names the RIB's own (locally originated) routes and is never handed out.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;
 
-use crate::wire::{Negotiated, PeerKind};
+use serde::{Deserialize, Serialize};
+
+use crate::wire::{Negotiated, PeerKind, Prefix};
 
 /// A registered peer, or [`PeerId::LOCAL`].
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -53,8 +56,25 @@ pub struct PeerInfo {
     /// Import weight for every route of this peer: higher wins before anything else. Local to
     /// this speaker, never sent.
     pub weight: u32,
-    /// Reported by [`super::ApplyReport::max_prefix`] once more routes than this are accepted.
+    /// Reported by [`super::ApplyReport::max_prefix`] once more prefixes than this count, as
+    /// `max_prefixes_count` says.
     pub max_prefixes: Option<u32>,
+    pub max_prefixes_count: PrefixCount,
+}
+
+/// What counts towards a peer's maximum prefixes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PrefixCount {
+    /// The routes the import policy accepted (FRR's `maximum-prefix N`, BIRD's `import
+    /// limit`).
+    #[default]
+    Accepted,
+    /// Every prefix the peer announces now, whether the import policy accepted it or not
+    /// (FRR's `maximum-prefix N force`, BIRD's `receive limit`): a peer flooding prefixes that
+    /// policy drops is cut off too. The dropped ones are remembered (their prefix only) while
+    /// the session lasts, which the limit bounds.
+    Received,
 }
 
 impl PeerInfo {
@@ -68,6 +88,7 @@ impl PeerInfo {
             local_as,
             weight: 0,
             max_prefixes: None,
+            max_prefixes_count: PrefixCount::Accepted,
         }
     }
 
@@ -100,6 +121,26 @@ pub struct PeerCounters {
 pub(crate) struct PeerSlot {
     pub info: PeerInfo,
     pub counters: PeerCounters,
+    /// Prefixes announced now but dropped by policy (or as loops), kept only for a peer whose
+    /// maximum counts [`PrefixCount::Received`].
+    pub filtered: HashSet<Prefix>,
+}
+
+impl PeerSlot {
+    /// Whether [`Self::filtered`] is kept.
+    pub fn counts_filtered(&self) -> bool {
+        self.info.max_prefixes.is_some() && self.info.max_prefixes_count == PrefixCount::Received
+    }
+
+    /// The prefixes counted towards the maximum.
+    pub fn counted(&self) -> u32 {
+        let filtered = if self.counts_filtered() {
+            u32::try_from(self.filtered.len()).unwrap_or(u32::MAX)
+        } else {
+            0
+        };
+        self.counters.accepted.saturating_add(filtered)
+    }
 }
 
 /// The registry: a vector indexed by id with a free list.
@@ -119,6 +160,7 @@ impl Peers {
         let slot = Some(PeerSlot {
             info,
             counters: PeerCounters::default(),
+            filtered: HashSet::new(),
         });
         if let Some(id) = self.free.pop()
             && let Some(s) = self.slots.get_mut(id.index())
@@ -176,6 +218,7 @@ mod tests {
             local_as: 65000,
             weight: 0,
             max_prefixes: None,
+            max_prefixes_count: PrefixCount::Accepted,
         }
     }
 

@@ -23,6 +23,7 @@ fn ebgp(n: u8, asn: u32) -> PeerInfo {
         local_as: LOCAL_AS,
         weight: 0,
         max_prefixes: None,
+        max_prefixes_count: PrefixCount::Accepted,
     }
 }
 
@@ -788,7 +789,7 @@ fn max_prefix_is_reported_and_routes_are_kept() {
         Some(MaxPrefixExceeded {
             peer: a,
             limit: 2,
-            accepted: 3
+            count: 3
         })
     );
     assert_eq!(rib.adj_rib_in(a).count(), 3);
@@ -800,6 +801,65 @@ fn max_prefix_is_reported_and_routes_are_kept() {
         a,
         &announce(&["10.0.0.0/24"], path(&[65001, 65001]), nh(1)),
     );
+    assert_eq!(r.max_prefix, None);
+}
+
+#[test]
+fn max_prefix_of_received_counts_what_policy_drops_until_withdrawn() {
+    // Only /24s pass: a peer with a limit of 3 that floods /32s.
+    let mut only_24 = |prefix: &Prefix, attrs: &PathAttributes| {
+        (prefix.prefix_len() == 24).then(|| attrs.clone())
+    };
+    let mut rib = Rib::default();
+    let counting = |count| PeerInfo {
+        max_prefixes: Some(3),
+        max_prefixes_count: count,
+        ..ebgp(1, 65001)
+    };
+    let a = rib.add_peer(counting(PrefixCount::Received));
+    let b = rib.add_peer(PeerInfo {
+        address: IpAddr::from([192, 0, 2, 2]),
+        ..counting(PrefixCount::Accepted)
+    });
+    let flood = announce(
+        &["10.0.0.0/24", "10.9.0.1/32", "10.9.0.2/32"],
+        path(&[65001]),
+        nh(1),
+    );
+    for peer in [a, b] {
+        let r = rib.apply_update(peer, &flood, &mut only_24).unwrap();
+        assert_eq!((r.accepted, r.rejected, r.max_prefix), (1, 2, None));
+    }
+    // The same prefix again is not counted twice.
+    let r = rib.apply_update(a, &flood, &mut only_24).unwrap();
+    assert_eq!(r.max_prefix, None);
+    // One more dropped prefix: 1 accepted + 3 dropped > 3 for the peer counting received.
+    let more = announce(&["10.9.0.3/32"], path(&[65001]), nh(1));
+    let r = rib.apply_update(a, &more, &mut only_24).unwrap();
+    assert_eq!(
+        r.max_prefix,
+        Some(MaxPrefixExceeded {
+            peer: a,
+            limit: 3,
+            count: 4
+        })
+    );
+    let r = rib.apply_update(b, &more, &mut only_24).unwrap();
+    assert_eq!(r.max_prefix, None, "accepted routes only: 1 of 3");
+    // Withdrawn dropped prefixes no longer count.
+    rib.apply_update(a, &withdraw(&["10.9.0.1/32", "10.9.0.2/32"]), &mut only_24)
+        .unwrap();
+    let r = rib.apply_update(a, &more, &mut only_24).unwrap();
+    assert_eq!(r.max_prefix, None);
+    // A dropped prefix that is later accepted moves from one count to the other.
+    let mut all = AcceptAll;
+    let r = rib.apply_update(a, &more, &mut all).unwrap();
+    assert_eq!(r.max_prefix, None, "2 accepted, 0 dropped");
+    // A session that goes down forgets them.
+    let again = announce(&["10.9.0.5/32", "10.9.0.6/32"], path(&[65001]), nh(1));
+    rib.apply_update(a, &again, &mut only_24).unwrap();
+    rib.peer_down(a, false, Instant::now());
+    let r = rib.apply_update(a, &again, &mut only_24).unwrap();
     assert_eq!(r.max_prefix, None);
 }
 

@@ -188,9 +188,10 @@ pub fn render(sw: &SwitchView) -> String {
             }
         };
         let (limit4, limit6) = match limits {
+            // BIRD counts filtered routes towards the receive limit only when it keeps them.
             Some((l4, l6)) => (
-                format!(" receive limit {l4} action disable;"),
-                format!(" receive limit {l6} action disable;"),
+                format!(" import keep filtered on; receive limit {l4} action disable;"),
+                format!(" import keep filtered on; receive limit {l6} action disable;"),
             ),
             None => (String::new(), String::new()),
         };
@@ -257,8 +258,8 @@ mod tests {
         for want in [
             "  description \"host r1-h1\";",
             "  neighbor range fe80::/10 as 4200010000;",
-            "  ipv4 { extended next hop on; import filter clos_from_swp3_4; export filter clos_fabric_4; receive limit 18 action disable; };",
-            "  ipv6 { import filter clos_from_swp3_6; export filter clos_fabric_6; receive limit 17 action disable; };",
+            "  ipv4 { extended next hop on; import filter clos_from_swp3_4; export filter clos_fabric_4; import keep filtered on; receive limit 18 action disable; };",
+            "  ipv6 { import filter clos_from_swp3_6; export filter clos_fabric_6; import keep filtered on; receive limit 17 action disable; };",
         ] {
             assert!(p.lines().any(|l| l == want), "missing {want:?} in\n{p}");
         }

@@ -2,7 +2,8 @@
 //! FRR rendering: every port an unnumbered eBGP session (the speaker finds the neighbour by
 //! router advertisements), ECMP with relaxed AS_PATH comparison, RFC 8212 (every peer has an
 //! import and an export policy), fabric ports limited to the site's prefixes, host ports to
-//! exactly the host's assignment from exactly its ASN with a maximum-prefix reset, BFD with
+//! exactly the host's assignment from exactly its ASN with a maximum-prefix reset counting
+//! every prefix the host sends (filtered or not), BFD with
 //! the site's timers, and the best routes in the kernel's main table (`fib`).
 
 use std::fmt::Write as _;
@@ -95,9 +96,11 @@ pub fn render(sw: &SwitchView) -> Result<String> {
                     "    remote_as: {asn}\n    import: {}\n    export: clos-fabric",
                     quoted(&format!("clos-from-{name}"))
                 );
+                // Counting what the host sends, not what its filter lets through (which
+                // never exceeds its assignment), as FRR's `force` and BIRD's receive limit.
                 let _ = writeln!(
                     c,
-                    "    max_prefixes: {}",
+                    "    max_prefixes: {}\n    max_prefixes_count: received",
                     prefixes.len() + HOST_MAX_PREFIX_HEADROOM
                 );
             }
@@ -152,6 +155,7 @@ mod tests {
     use super::*;
     use crate::render::view::fixtures;
     use clos_bgp::config::SpeakerConfig;
+    use clos_bgp::rib::PrefixCount;
     use clos_model::BfdTimers;
 
     /// The common leaf, with BFD.
@@ -204,6 +208,7 @@ mod tests {
         assert!(c.contains("    remote_as: 4200010000\n"), "{c}");
         assert_eq!(h1.import.as_deref(), Some("clos-from-swp3"));
         assert_eq!(h1.max_prefixes, Some(19));
+        assert_eq!(h1.max_prefixes_count, PrefixCount::Received);
         let list = &cfg.policy.prefix_lists["clos-host-swp3"];
         assert_eq!(
             list.iter()

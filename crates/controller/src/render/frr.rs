@@ -167,6 +167,9 @@ pub fn render(sw: &SwitchView) -> String {
                 let _ = writeln!(c, "  neighbor {name} activate");
                 let _ = writeln!(c, "  neighbor {name} route-map {rm} in");
                 let _ = writeln!(c, "  neighbor {name} route-map CLOS-FABRIC out");
+                // `force` counts filtered routes only where FRR keeps them: with soft
+                // reconfiguration inbound (a host's few routes).
+                let _ = writeln!(c, "  neighbor {name} soft-reconfiguration inbound");
                 let _ = writeln!(c, "  neighbor {name} maximum-prefix {limit} force");
             }
         }
@@ -246,7 +249,14 @@ mod tests {
                 && x.contains(" le ")),
             "{c}"
         );
-        // Max-prefix: assignment plus headroom, per family, counting received routes.
+        // Max-prefix: assignment plus headroom, per family, counting received routes, which
+        // FRR can only do for routes it keeps.
+        assert_eq!(
+            l.iter()
+                .filter(|x| **x == "  neighbor swp3 soft-reconfiguration inbound")
+                .count(),
+            2
+        );
         assert!(
             l.contains(&"  neighbor swp3 maximum-prefix 18 force"),
             "{c}"
