@@ -405,8 +405,9 @@ fn down_cleans_up_after_an_interrupted_up() {
 
 /// Hosts announcing another host's /32, a more-specific of another rack's block and a
 /// default route: their leaves accept none of them (they accept each host's own block), no
-/// switch carries them, and every host still reaches the victims. One rogue host sits under
-/// BIRD leaves, the other under an FRR and a `clos bgp` leaf.
+/// switch carries them, and every host still reaches the victims. Then they flood filtered
+/// prefixes beyond the maximum, and their leaves shut their sessions. One rogue host sits
+/// under BIRD leaves, the other under an FRR and a `clos bgp` leaf.
 #[test]
 fn hijacks_are_rejected_at_the_leaves() {
     let run = LabRun::up('h', Some(MIXED));
