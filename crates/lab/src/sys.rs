@@ -94,8 +94,9 @@ pub fn remove_netns(ns: &str, grace: Duration) -> Result<()> {
     if !netns_exists(ns) {
         return Ok(());
     }
-    for pid in netns_pids(ns) {
-        signal(pid, Signal::TERM);
+    let mut seen: Vec<u32> = netns_pids(ns);
+    for pid in &seen {
+        signal(*pid, Signal::TERM);
     }
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline && netns_pids(ns).iter().any(|p| alive(*p)) {
@@ -109,8 +110,16 @@ pub fn remove_netns(ns: &str, grace: Duration) -> Result<()> {
         }
         for pid in pids {
             signal(pid, Signal::KILL);
+            seen.push(pid);
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+    // A process in the middle of exiting has already left the namespace (its /proc entry no
+    // longer names it) but is not gone: wait for that too, so that nothing of the lab runs
+    // once we return.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline && seen.iter().any(|p| alive(*p)) {
+        std::thread::sleep(Duration::from_millis(20));
     }
     ip(&["netns", "del", ns]).map(drop)
 }
