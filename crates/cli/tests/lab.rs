@@ -194,11 +194,18 @@ fn up_checks_and_goes_down(run: LabRun) {
 
     // down removes every namespace and process.
     assert_eq!(run.namespaces().len(), 11);
-    let pids: Vec<(String, u32)> = lab
+    let pids: Vec<(String, u32, Option<u64>)> = lab
         .state()
         .processes
         .iter()
-        .map(|p| (format!("{} of {}", p.kind, p.node), lab.pid_of(p)))
+        .map(|p| {
+            let pid = lab.pid_of(p);
+            (
+                format!("{} of {}", p.kind, p.node),
+                pid,
+                sys::start_time(pid),
+            )
+        })
         .collect();
     let o = run.clos(&["down"]);
     assert!(o.status.success(), "{}", text(&o));
@@ -206,8 +213,8 @@ fn up_checks_and_goes_down(run: LabRun) {
     assert!(!run.dir.exists());
     let survivors: Vec<String> = pids
         .iter()
-        .filter(|(_, pid)| sys::alive(*pid))
-        .map(|(what, pid)| {
+        .filter(|(_, pid, started)| sys::running(*pid, *started))
+        .map(|(what, pid, _)| {
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             format!("{what} ({pid}: {})", String::from_utf8_lossy(&cmdline))
         })

@@ -49,6 +49,9 @@ pub struct Process {
     /// The pid it started with; a `clos bgp` switch's current one is in its pid file
     /// ([`Lab::pid_of`]).
     pub pid: u32,
+    /// Its start time ([`sys::start_time`]), so that a reused pid is not taken for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<u64>,
 }
 
 /// What the controller assigned to a host.
@@ -185,6 +188,7 @@ impl Lab {
             node: node.to_string(),
             kind: kind.to_string(),
             pid,
+            started: sys::start_time(pid),
         });
         self.save()
     }
@@ -756,10 +760,21 @@ impl Lab {
         }
     }
 
+    /// Whether a lab process still runs (not merely some process with its pid).
+    pub fn running(&self, p: &Process) -> bool {
+        match p.kind.as_str() {
+            "bgp" => {
+                let dir = switch::dir_of(&self.dir, &p.node);
+                speaker::pid(&dir).is_some_and(|pid| sys::running(pid, speaker::started(&dir)))
+            }
+            _ => sys::running(p.pid, p.started),
+        }
+    }
+
     /// Fails at once when a daemon of the lab died (with its log).
     fn check_processes(&self) -> Result<()> {
         for p in &self.state.processes {
-            if !sys::alive(self.pid_of(p)) {
+            if !self.running(p) {
                 let log = match p.kind.as_str() {
                     "controller" => self.dir.join("controller").join("controller.log"),
                     "sync" => self.dir.join("sync.log"),
@@ -818,7 +833,7 @@ impl Lab {
             let mut any = false;
             for p in self.state.processes.iter().filter(|p| p.node == node) {
                 any = true;
-                if !sys::alive(self.pid_of(p)) {
+                if !self.running(p) {
                     return false;
                 }
             }

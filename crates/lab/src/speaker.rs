@@ -20,19 +20,25 @@ pub fn socket(dir: &Path) -> PathBuf {
     dir.join("bgp.sock")
 }
 
-/// The file holding the pid of the speaker in `dir`: it changes when [`restart`] applies a
-/// new config.
+/// The file holding the pid and start time of the speaker in `dir`: they change when
+/// [`restart`] applies a new config.
 pub fn pid_file(dir: &Path) -> PathBuf {
     dir.join("bgp.pid")
 }
 
 /// The pid of the speaker in `dir`, from its pid file.
 pub fn pid(dir: &Path) -> Option<u32> {
-    std::fs::read_to_string(pid_file(dir))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    pid_file_field(dir, 0)
+}
+
+/// The speaker's start time ([`sys::start_time`]), from its pid file.
+pub fn started(dir: &Path) -> Option<u64> {
+    pid_file_field(dir, 1)
+}
+
+fn pid_file_field<T: std::str::FromStr>(dir: &Path, i: usize) -> Option<T> {
+    let text = std::fs::read_to_string(pid_file(dir)).ok()?;
+    text.split_whitespace().nth(i)?.parse().ok()
 }
 
 /// Checks `config` with `clos bgp validate`, then starts `clos bgp run` in `ns`. Returns its
@@ -52,7 +58,8 @@ pub fn restart(exe: &Path, ns: &str, dir: &Path, config: &str) -> Result<u32> {
     let next = dir.join("bgp.yaml.next");
     sys::write_file(&next, config)?;
     validate(exe, &next)?;
-    if let Some(old) = pid(dir).filter(|p| sys::netns_pids(ns).contains(p)) {
+    let ours = |p: &u32| sys::netns_pids(ns).contains(p) && sys::running(*p, started(dir));
+    if let Some(old) = pid(dir).filter(ours) {
         sys::signal(old, rustix::process::Signal::KILL);
         sys::wait_for(
             &format!("clos bgp {old} in {ns} to exit"),
@@ -88,7 +95,10 @@ fn run(exe: &Path, ns: &str, dir: &Path, restarted: bool) -> Result<u32> {
         cmd.arg("--restarted");
     }
     let pid = sys::spawn(cmd, &log)?;
-    sys::write_file(&pid_file(dir), &format!("{pid}\n"))?;
+    let started = sys::start_time(pid)
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    sys::write_file(&pid_file(dir), &format!("{pid} {started}\n"))?;
     sys::wait_ready(&format!("clos bgp in {ns}"), pid, &log, || {
         request(dir, "status").is_ok()
     })?;

@@ -143,6 +143,22 @@ pub fn alive(pid: u32) -> bool {
     }
 }
 
+/// When process `pid` started (clock ticks since boot, `/proc/PID/stat` field 22): with the
+/// pid, it names one process even after the pid is reused, which with 32768 pids and a lab's
+/// churn of short commands happens within minutes.
+pub fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name start at field 3 (the state).
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(22 - 3)?.parse().ok()
+}
+
+/// Whether the process that was `pid` when it started at `started` still runs; without a
+/// start time, whether any process `pid` does.
+pub fn running(pid: u32, started: Option<u64>) -> bool {
+    alive(pid) && started.is_none_or(|t| start_time(pid) == Some(t))
+}
+
 /// Starts `cmd` in the background with stdout and stderr appended to `log`, in a process
 /// group of its own (a Ctrl-C at the terminal of `clos lab up` does not reach it), and reaps
 /// it when it exits. Returns its pid.
@@ -280,4 +296,21 @@ pub fn log_tail(path: &Path) -> String {
         path.display(),
         lines[start..].join("\n")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_is_named_by_its_pid_and_start_time() {
+        let me = std::process::id();
+        let started = start_time(me).expect("our own start time");
+        assert_eq!(start_time(me), Some(started), "stable");
+        assert!(running(me, Some(started)));
+        assert!(running(me, None));
+        // The same pid with another start time is another process.
+        assert!(!running(me, Some(started + 1)));
+        assert_eq!(start_time(u32::MAX), None);
+    }
 }
