@@ -146,14 +146,8 @@ pub fn run(args: &Args, output: Output) -> Result<()> {
         max_message_len: DecodeContext::default().max_message_len(),
         sender: format!("{:?}: {}", args.sender, args.sender.describe()).to_lowercase(),
         clos_receiver: clos.describe(),
-        load_before: proc::load_average(),
+        load_before: proc::load_before_run(),
     };
-    if workload.load_before > 0.5 {
-        eprintln!(
-            "warning: load average {:.2}: other work on this machine skews the figures",
-            workload.load_before
-        );
-    }
     eprintln!(
         "bgp-ingest: {} prefixes ({packed_updates} UPDATEs fully packed), {} run(s) per receiver",
         workload.prefixes, args.runs

@@ -80,6 +80,16 @@ pub fn load_average() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The load average as a benchmark starts, with a warning on stderr when other work would
+/// skew the figures.
+pub fn load_before_run() -> f64 {
+    let load = load_average();
+    if load > 0.5 {
+        eprintln!("warning: load average {load:.2}: other work on this machine skews the figures");
+    }
+    load
+}
+
 /// A `/proc/PID/status` field in KiB (`VmHWM:`, `VmRSS:`), 0 if absent.
 fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))

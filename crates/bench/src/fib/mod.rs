@@ -49,7 +49,7 @@ use serde::Serialize;
 
 use self::device::{Device, Tor};
 use self::watch::{Expected, Watch};
-use crate::forward::sender::{Sender, SenderSpec};
+use crate::forward::sender::{self, Sender, SenderSpec};
 use crate::forward::table;
 use crate::{Output, Result, proc, runs};
 
@@ -97,12 +97,6 @@ const TORS: usize = 2;
 
 fn tor_as(i: usize) -> u32 {
     65001 + i as u32
-}
-
-/// ToR `i`'s address and the host's on their /30 in 192.0.2.0/24.
-fn tor_link(i: usize) -> (Ipv4Addr, Ipv4Addr) {
-    let base = u32::from(Ipv4Addr::new(192, 0, 2, 0)) + 4 * i as u32;
-    (Ipv4Addr::from(base + 1), Ipv4Addr::from(base + 2))
 }
 
 /// One run of one device. Times are in seconds from the first UPDATE sent (for `ip-batch`,
@@ -197,7 +191,7 @@ pub fn run(args: &Args, output: Output) -> Result<()> {
     let share = t.share(0, 1);
     let mut specs = Vec::new();
     for i in 0..TORS {
-        let (address, host) = tor_link(i);
+        let (address, host) = sender::link(i);
         let bytes = t.messages(&share, tor_as(i), address, ctx)?;
         specs.push(SenderSpec {
             asn: tor_as(i),
@@ -222,14 +216,8 @@ pub fn run(args: &Args, output: Output) -> Result<()> {
             .map(|s| s.trim().to_owned())
             .unwrap_or_default(),
         cpus: std::thread::available_parallelism().map_or(0, usize::from),
-        load_before: proc::load_average(),
+        load_before: proc::load_before_run(),
     };
-    if workload.load_before > 0.5 {
-        eprintln!(
-            "warning: load average {:.2}: other work on this machine skews the figures",
-            workload.load_before
-        );
-    }
     eprintln!(
         "fib-install: {} ToRs, each {} UPDATEs, {:.1} MB; {} run(s) per device",
         TORS,
@@ -335,7 +323,7 @@ fn run_once(
     for i in 0..TORS {
         let ns = Netns::new()?;
         let link = ns.link_to(&host)?;
-        let (address, local) = tor_link(i);
+        let (address, local) = sender::link(i);
         ns.add_addr(&link.local, &format!("{address}/30"))?;
         host.add_addr(&link.remote, &format!("{local}/30"))?;
         tors.push(Tor {

@@ -98,12 +98,6 @@ fn sender_as(s: usize) -> u32 {
     65001 + s as u32
 }
 
-/// Sender `s`'s address and its neighbour's on their /30 in 192.0.2.0/24.
-fn sender_link(s: usize) -> (Ipv4Addr, Ipv4Addr) {
-    let base = u32::from(Ipv4Addr::new(192, 0, 2, 0)) + 4 * s as u32;
-    (Ipv4Addr::from(base + 1), Ipv4Addr::from(base + 2))
-}
-
 /// One run of one device.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunResult {
@@ -175,7 +169,7 @@ pub fn run(args: &Args, output: Output) -> Result<()> {
     let mut specs = Vec::new();
     let mut sender_updates = 0;
     for s in 0..args.senders {
-        let (address, _) = sender_link(s);
+        let (address, _) = sender::link(s);
         let share = t.share(s, args.senders);
         let bytes = t.messages(&share, sender_as(s), address, ctx)?;
         sender_updates += count_messages(&bytes);
@@ -200,14 +194,8 @@ pub fn run(args: &Args, output: Output) -> Result<()> {
         runs: args.runs,
         seed: args.seed,
         clos_device: clos.describe(),
-        load_before: proc::load_average(),
+        load_before: proc::load_before_run(),
     };
-    if workload.load_before > 0.5 {
-        eprintln!(
-            "warning: load average {:.2}: other work on this machine skews the figures",
-            workload.load_before
-        );
-    }
     eprintln!(
         "bgp-forward: {} senders, {} UPDATEs, {:.1} MB; {} run(s) per device",
         args.senders,
@@ -289,7 +277,7 @@ fn run_once(device: Device, setup: &Setup, args: &Args, label: &str) -> Result<R
     for s in 0..senders_n {
         let ns = Netns::new()?;
         let link = ns.link_to(hub)?;
-        let (address, remote) = sender_link(s);
+        let (address, remote) = sender::link(s);
         ns.add_addr(&link.local, &format!("{address}/30"))?;
         hub.add_addr(&link.remote, &format!("{remote}/30"))?;
         neighbors.push(Neighbor {
@@ -359,7 +347,7 @@ fn run_once(device: Device, setup: &Setup, args: &Args, label: &str) -> Result<R
         .enumerate()
         .map(|(s, (spec, ns))| {
             let spec = SenderSpec {
-                remote: sender_link(s).1,
+                remote: sender::link(s).1,
                 remote_as,
                 ..spec.clone()
             };

@@ -18,6 +18,12 @@ use super::receiver::KEEPALIVE_EVERY;
 use crate::Result;
 use crate::blocking::{BlockingSession, read_some};
 
+/// Sender `i`'s address and its neighbour's (the device's) on their /30 in 192.0.2.0/24.
+pub fn link(i: usize) -> (Ipv4Addr, Ipv4Addr) {
+    let base = u32::from(Ipv4Addr::new(192, 0, 2, 0)) + 4 * i as u32;
+    (Ipv4Addr::from(base + 1), Ipv4Addr::from(base + 2))
+}
+
 /// One sender's identity and what it sends.
 #[derive(Clone)]
 pub struct SenderSpec {
