@@ -165,7 +165,8 @@ pub fn version(kind: Kind, clos: &ClosCommand) -> String {
     first_line(Command::new(program).arg(arg)).unwrap_or_else(|| "?".into())
 }
 
-fn first_line(cmd: &mut Command) -> Option<String> {
+/// The first non-empty line a command prints (on stdout or stderr): its version.
+pub(crate) fn first_line(cmd: &mut Command) -> Option<String> {
     let out = cmd.output().ok()?;
     let text = [out.stdout, out.stderr].concat();
     String::from_utf8_lossy(&text)

@@ -52,39 +52,13 @@ impl Device {
     }
 
     pub fn version(self, clos: &Path) -> String {
-        let mut cmd = match self {
-            Device::IpBatch => {
-                let mut c = Command::new("ip");
-                c.arg("-V");
-                c
-            }
-            Device::Bird => {
-                let mut c = Command::new("bird");
-                c.arg("--version");
-                c
-            }
-            Device::Frr => {
-                let mut c = Command::new("/usr/lib/frr/zebra");
-                c.arg("--version");
-                c
-            }
-            Device::Clos => {
-                let mut c = Command::new(clos);
-                c.arg("--version");
-                c
-            }
+        let (program, arg) = match self {
+            Device::IpBatch => (Path::new("ip"), "-V"),
+            Device::Bird => (Path::new("bird"), "--version"),
+            Device::Frr => (Path::new("/usr/lib/frr/zebra"), "--version"),
+            Device::Clos => (clos, "--version"),
         };
-        cmd.output()
-            .ok()
-            .and_then(|out| {
-                let text = [out.stdout, out.stderr].concat();
-                String::from_utf8_lossy(&text)
-                    .lines()
-                    .map(str::trim)
-                    .find(|l| !l.is_empty())
-                    .map(str::to_owned)
-            })
-            .unwrap_or_else(|| "?".into())
+        crate::receiver::first_line(Command::new(program).arg(arg)).unwrap_or_else(|| "?".into())
     }
 }
 
