@@ -546,29 +546,40 @@ impl Lab {
         self.save()
     }
 
-    pub(crate) fn render(&self, switch: &str, software: SwitchSoftware) -> Result<String> {
-        let name = switch.to_string();
-        let software = software.name();
+    /// Every switch's config, rendered by the controller for its software, in plan order
+    /// (one API session for all of them).
+    pub(crate) fn render_switches(&self) -> Result<Vec<(NodePlan, SwitchSoftware, String)>> {
+        let switches: Vec<(NodePlan, SwitchSoftware)> = self
+            .state
+            .plan
+            .switches()
+            .map(|s| (s.clone(), s.switch_software.unwrap_or_default()))
+            .collect();
         self.api(move |c| async move {
-            let v: serde_json::Value = c
-                .get(&format!(
-                    "/v1/switches/{name}/config?software={software}&format=json"
-                ))
-                .await?;
-            v.get("config")
-                .and_then(serde_json::Value::as_str)
-                .map(str::to_string)
-                .ok_or_else(|| Error::Invalid("the controller's answer has no config".into()))
+            let mut out = Vec::with_capacity(switches.len());
+            for (s, software) in switches {
+                let v: serde_json::Value = c
+                    .get(&format!(
+                        "/v1/switches/{}/config?software={}&format=json",
+                        s.name,
+                        software.name()
+                    ))
+                    .await?;
+                let config = v
+                    .get("config")
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_string)
+                    .ok_or_else(|| {
+                        Error::Invalid("the controller's answer has no config".into())
+                    })?;
+                out.push((s, software, config));
+            }
+            Ok(out)
         })
     }
 
     fn start_switches(&mut self, exe: &Path) -> Result<()> {
-        let switches: Vec<NodePlan> = self.state.plan.switches().cloned().collect();
-        let mut configs = Vec::new();
-        for s in &switches {
-            let software = s.switch_software.unwrap_or_default();
-            configs.push((s.clone(), software, self.render(&s.name, software)?));
-        }
+        let configs = self.render_switches()?;
         // Record the intent first: `down` finds the processes through the namespaces anyway.
         let results: Vec<Result<Vec<(String, u32)>>> = std::thread::scope(|scope| {
             let handles: Vec<_> = configs

@@ -39,12 +39,7 @@ impl Lab {
     /// [`switch::reconfigure`]). One switch failing does not stop the others. Fails as a whole
     /// only when the controller cannot render (it is down, say): then nothing changes.
     pub fn sync(&self, exe: &Path) -> Result<Vec<SwitchSync>> {
-        let switches: Vec<_> = self.plan().switches().cloned().collect();
-        let mut rendered = Vec::with_capacity(switches.len());
-        for s in &switches {
-            let software = s.switch_software.unwrap_or_default();
-            rendered.push((s, software, self.render(&s.name, software)?));
-        }
+        let rendered = self.render_switches()?;
         let mut out = Vec::with_capacity(rendered.len());
         for (s, software, config) in rendered {
             let dir = switch::dir_of(self.dir(), &s.name);
